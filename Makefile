@@ -1,0 +1,43 @@
+# Everything runs from the project's own virtualenv, created on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+
+.PHONY: install test lint format demo dev bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+## make test: formatting, lint, types, then every test (the time-skipping server, moto, the dev server)
+test: lint
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+	$(PY) -m mypy .
+
+format: $(STAMP)
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+## make demo: start everything locally, deploy version 2 over version 1, print the outcome, stop
+demo: $(STAMP)
+	$(PY) -m local.demo
+
+## make dev: the same set-up, left running with the Web UI for a person to explore
+dev: $(STAMP)
+	$(PY) -m local.dev
+
+bench: $(STAMP)
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .local .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,209 @@
+"""The deployment configuration file (``deploy.toml``): one section per environment.
+
+The file is read by ``client.py`` only; the workflow receives the environment it deploys to as
+part of its request, so workflow code never reads files.
+"""
+
+import re
+import tomllib
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from models.colors import Color
+from models.durations import Duration
+from models.errors import ConfigError, one_line
+
+# Where the worker reaches a color or an endpoint. ``{color_url}`` stands for the ``url`` of the
+# color the request is about (the new color for checks, the old one for connections).
+COLOR_URL = "{color_url}"
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors: a typo in the file must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_url_template(value: str) -> str:
+    """A URL (or ``{color_url}/path`` template) the worker calls over HTTP."""
+    if not (value.startswith(("http://", "https://", COLOR_URL))):
+        raise ValueError(f"{value!r} must start with http://, https:// or {COLOR_URL}")
+    if any(c.isspace() for c in value):
+        raise ValueError(f"{value!r} must not contain spaces")
+    return value
+
+
+class ColorConfig(StrictModel):
+    """One color: its own ECS service in its own cluster."""
+
+    cluster: str = Field(min_length=1)
+    service: str = Field(min_length=1)
+    target_group_arn: str | None = None
+    """ALB target group of this color: its targets must be healthy; the ALB router weights it."""
+    virtual_node: str | None = None
+    """App Mesh virtual node of this color (App Mesh router only)."""
+    url: str | None = None
+    """Base URL where the worker reaches this color directly, without public traffic."""
+
+    @field_validator("url")
+    @classmethod
+    def _plain_http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")) or any(c.isspace() for c in value):
+            raise ValueError(f"{value!r} must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+class AlbRouter(StrictModel):
+    """An ALB listener forwarding to the two colors' target groups with weights."""
+
+    kind: Literal["alb"]
+    listener_arn: str = Field(min_length=1)
+    rule_arn: str | None = None
+    """Weight this listener rule's forward action instead of the listener's default action."""
+
+
+class AppMeshRouter(StrictModel):
+    """An App Mesh route whose weighted targets are the two colors' virtual nodes."""
+
+    kind: Literal["app_mesh"]
+    mesh_name: str = Field(min_length=1)
+    virtual_router_name: str = Field(min_length=1)
+    route_name: str = Field(min_length=1)
+
+
+RouterConfig = Annotated[AlbRouter | AppMeshRouter, Field(discriminator="kind")]
+
+
+class WaitConfig(StrictModel):
+    """A wait loop: check, sleep ``poll_interval`` (a durable timer), check … until ``timeout``."""
+
+    timeout: Duration
+    poll_interval: Duration
+
+    @model_validator(mode="after")
+    def _positive_and_ordered(self) -> Self:
+        if self.timeout <= timedelta(0):
+            raise ValueError("timeout must be greater than zero")
+        if self.poll_interval <= timedelta(0):
+            raise ValueError("poll_interval must be greater than zero")
+        if self.poll_interval > self.timeout:
+            raise ValueError("poll_interval must not be longer than timeout")
+        return self
+
+
+class ConnectionsConfig(StrictModel):
+    """How to count the old color's connected clients and tell them to reconnect."""
+
+    url: str
+    """GET, with the old version in ``version_header``; answers the number of connected clients."""
+    version_header: str = Field(default="X-Service-Version", pattern=r"^[A-Za-z0-9-]+$")
+    notify_url: str | None = None
+    """POST, with the old version in ``version_header``: reconnect once your game is done."""
+
+    @field_validator("url", "notify_url")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return None if value is None else check_url_template(value)
+
+
+class IntegrationCheck(StrictModel):
+    """One HTTP request against the new color while it has no public traffic."""
+
+    name: str = Field(min_length=1)
+    url: str
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    expected_status: int = Field(default=200, ge=100, le=599)
+    body_contains: str | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return check_url_template(value)
+
+
+class EnvironmentConfig(StrictModel):
+    """One environment (prod, staging, …) in one region: a pair of colors and a router."""
+
+    region: str
+    ssm_prefix: str = Field(pattern=r"^/[A-Za-z0-9_.\-/]*[A-Za-z0-9_.\-]$")
+    """SSM parameters live under this path; see README, "SSM parameters"."""
+    task_family: str = Field(min_length=1)
+    container_name: str = Field(min_length=1)
+    desired_count: int = Field(default=1, ge=1)
+    blue: ColorConfig
+    green: ColorConfig
+    router: RouterConfig
+    health: WaitConfig = WaitConfig(
+        timeout=timedelta(minutes=15), poll_interval=timedelta(seconds=15)
+    )
+    drain: WaitConfig = WaitConfig(timeout=timedelta(hours=2), poll_interval=timedelta(seconds=30))
+    connections: ConnectionsConfig | None = None
+    """Without it there is nothing to drain: the old color is shut down right after the switch."""
+    integration_checks: list[IntegrationCheck] = []
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError(f"{value!r} is not an AWS region name such as us-west-2")
+        return value
+
+    @model_validator(mode="after")
+    def _router_needs(self) -> Self:
+        for name in ("blue", "green"):
+            color: ColorConfig = getattr(self, name)
+            if self.router.kind == "alb" and not color.target_group_arn:
+                raise ValueError(f"{name}.target_group_arn is required with the alb router")
+            if self.router.kind == "app_mesh" and not color.virtual_node:
+                raise ValueError(f"{name}.virtual_node is required with the app_mesh router")
+        uses_color_url = [c.url for c in self.integration_checks] + (
+            [self.connections.url, self.connections.notify_url or ""] if self.connections else []
+        )
+        if any(COLOR_URL in u for u in uses_color_url) and not (self.blue.url and self.green.url):
+            raise ValueError(f"blue.url and green.url are required where a URL uses {COLOR_URL}")
+        return self
+
+    def color(self, color: Color) -> ColorConfig:
+        """The configuration of one color."""
+        return self.blue if color == "blue" else self.green
+
+
+class DeployConfig(StrictModel):
+    """The whole file: the service and its environments."""
+
+    service: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
+    task_queue: str = "blue-green-deployments"
+    environments: dict[str, EnvironmentConfig] = Field(min_length=1)
+
+    def environment(self, name: str) -> EnvironmentConfig:
+        """One environment by name, or a ConfigError listing the ones there are."""
+        if name not in self.environments:
+            known = ", ".join(sorted(self.environments))
+            raise ConfigError(f"--environment: {name!r} is not in the config file (known: {known})")
+        return self.environments[name]
+
+
+def load_config(path: str | Path) -> DeployConfig:
+    """Read and validate a deploy.toml; any problem is one ConfigError line naming the field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"--config: {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"--config: cannot read {path}: {err}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    try:
+        return DeployConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{path}: {one_line(err)}") from None

@@ -1,0 +1,103 @@
+"""A deployment: what is asked for, and what the workflow reports about itself."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from models.colors import Color
+from models.config import EnvironmentConfig, StrictModel
+from models.observations import CheckResult, ConnectionCount, HealthObservation
+
+# Versions and images end up in SSM, task definitions and HTTP headers: no spaces or shell
+# characters, so nothing downstream has to quote them.
+VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
+IMAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$"
+
+
+class DeploymentRequest(StrictModel):
+    """Everything one deployment of one service to one environment and region needs."""
+
+    service: str = Field(min_length=1)
+    environment: str = Field(min_length=1)
+    version: str = Field(pattern=VERSION_PATTERN)
+    image: str = Field(pattern=IMAGE_PATTERN)
+    target: EnvironmentConfig
+    switch_active_cluster: bool = True
+    """False: deploy and test the inactive color, then stop, without switching traffic."""
+    shutdown_inactive_cluster: bool = True
+    """False: leave the old color running after the switch (for an instant switch back)."""
+    requested_by: str = "unknown"
+
+
+class Phase(StrEnum):
+    """The steps of DESIGN.md §4, in order, plus the compensation."""
+
+    SETTING_UP = "setting_up"
+    DEPLOYING = "deploying"
+    WAITING_FOR_HEALTH = "waiting_for_health"
+    TESTING = "testing"
+    AWAITING_APPROVAL = "awaiting_approval"
+    SWITCHING = "switching"
+    BAKING = "baking"
+    DRAINING = "draining"
+    CLEANING_UP = "cleaning_up"
+    COMPENSATING = "compensating"
+    DONE = "done"
+
+
+class State(StrEnum):
+    """How a deployment stands or ended."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"
+
+
+class PhaseEntry(BaseModel):
+    """When a phase was entered."""
+
+    phase: Phase
+    entered_at: datetime
+
+
+class FailureReport(BaseModel):
+    """Why a deployment failed and what was done to put production back as it was."""
+
+    phase: Phase
+    reason: str
+    error_type: str | None = None
+    compensation: list[str] = []
+    """What was restored, in order, e.g. "scaled green (game-prod-green/game) to 0"."""
+    compensation_errors: list[str] = []
+    """Restoring steps that failed themselves: these need a person."""
+
+
+class DeploymentStatus(BaseModel):
+    """The deployment as it stands: the ``status`` query, and the final result."""
+
+    deployment_id: str
+    service: str
+    environment: str
+    region: str
+    version: str
+    image: str
+    state: State = State.RUNNING
+    phase: Phase = Phase.SETTING_UP
+    phases: list[PhaseEntry] = []
+    switch_active_cluster: bool = True
+    shutdown_inactive_cluster: bool = True
+    active_color_before: Color | None = None
+    target_color: Color | None = None
+    active_color_after: Color | None = None
+    versions_before: dict[Color, str | None] = {}
+    versions_after: dict[Color, str | None] = {}
+    task_definition_arn: str | None = None
+    health_checks: int = 0
+    last_health: HealthObservation | None = None
+    connection_checks: int = 0
+    last_connections: ConnectionCount | None = None
+    integration_results: list[CheckResult] = []
+    warnings: list[str] = []
+    report: FailureReport | None = None
