@@ -37,6 +37,21 @@ def check_url_template(value: str) -> str:
     return value
 
 
+def expand_url(template: str, color_url: str | None) -> str:
+    """``{color_url}/health`` with a color's base URL in place; a plain URL stays as it is.
+
+    >>> expand_url("{color_url}/health", "http://10.0.1.5:8080")
+    'http://10.0.1.5:8080/health'
+
+    Raises ValueError when ``template`` needs a color URL and ``color_url`` is None.
+    """
+    if COLOR_URL not in template:
+        return template
+    if color_url is None:
+        raise ValueError(f"{template!r} uses {COLOR_URL} but the color has no url configured")
+    return template.replace(COLOR_URL, color_url.rstrip("/"))
+
+
 class ColorConfig(StrictModel):
     """One color: its own ECS service in its own cluster."""
 
@@ -179,7 +194,6 @@ class DeployConfig(StrictModel):
     """The whole file: the service and its environments."""
 
     service: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")
-    task_queue: str = "blue-green-deployments"
     environments: dict[str, EnvironmentConfig] = Field(min_length=1)
 
     def environment(self, name: str) -> EnvironmentConfig:

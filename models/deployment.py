@@ -1,9 +1,10 @@
 """A deployment: what is asked for, and what the workflow reports about itself."""
 
+import re
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from models.colors import Color
 from models.config import EnvironmentConfig, StrictModel
@@ -11,8 +12,8 @@ from models.observations import CheckResult, ConnectionCount, HealthObservation
 
 # Versions and images end up in SSM, task definitions and HTTP headers: no spaces or shell
 # characters, so nothing downstream has to quote them.
-VERSION_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
-IMAGE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$"
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
 
 
 class DeploymentRequest(StrictModel):
@@ -20,14 +21,34 @@ class DeploymentRequest(StrictModel):
 
     service: str = Field(min_length=1)
     environment: str = Field(min_length=1)
-    version: str = Field(pattern=VERSION_PATTERN)
-    image: str = Field(pattern=IMAGE_PATTERN)
+    version: str
+    image: str
     target: EnvironmentConfig
     switch_active_cluster: bool = True
     """False: deploy and test the inactive color, then stop, without switching traffic."""
     shutdown_inactive_cluster: bool = True
     """False: leave the old color running after the switch (for an instant switch back)."""
     requested_by: str = "unknown"
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not _VERSION.match(value):
+            raise ValueError(
+                f"{value!r} is not a version: use up to 128 letters, digits and . _ + -,"
+                " starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if not _IMAGE.match(value):
+            raise ValueError(
+                f"{value!r} is not a container image reference such as"
+                " 123456789012.dkr.ecr.us-west-2.amazonaws.com/game:2"
+            )
+        return value
 
 
 class Phase(StrEnum):

@@ -1,0 +1,101 @@
+"""The command line of client.py: parsing, and turning arguments into a DeploymentRequest."""
+
+import argparse
+import getpass
+import os
+from typing import NoReturn
+
+from pydantic import ValidationError
+
+from models.config import load_config
+from models.deployment import DeploymentRequest
+from models.errors import ConfigError, one_line
+
+# Request fields as the command line names them, so an error points at what the user typed.
+_OPTION_OF_FIELD = {"version": "--version", "image": "--image", "environment": "--environment"}
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises ConfigError (exit code 2, one line) instead of printing usage."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(message)
+
+
+def build_parser() -> ArgumentParser:
+    """Every subcommand and option of client.py."""
+    parser = ArgumentParser(
+        prog="client.py",
+        description="Start and follow zero-downtime blue/green deployments on Temporal.",
+    )
+    parser.add_argument("--profile", help="Temporal config profile (default: TEMPORAL_PROFILE)")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+
+    deploy = commands.add_parser("deploy", help="deploy a version to the inactive color")
+    deploy.add_argument("--config", default="deploy.toml", help="default: %(default)s")
+    deploy.add_argument("--environment", required=True)
+    deploy.add_argument("--version", required=True, help="the version label, e.g. 2 or 1.4.0")
+    deploy.add_argument("--image", required=True, help="the container image, e.g. repo/game:2")
+    deploy.add_argument(
+        "--no-switch-active-cluster",
+        dest="switch_active_cluster",
+        action="store_false",
+        help="deploy and test the inactive color, but do not switch traffic to it",
+    )
+    deploy.add_argument(
+        "--no-shutdown-inactive-cluster",
+        dest="shutdown_inactive_cluster",
+        action="store_false",
+        help="leave the old color running after the switch",
+    )
+    _add_output_options(deploy, wait=True)
+
+    status = commands.add_parser("status", help="show one deployment")
+    status.add_argument("deployment_id")
+    _add_output_options(status, wait=False)
+
+    listing = commands.add_parser("list", help="list running and recent deployments")
+    listing.add_argument("--limit", type=int, default=20)
+    return parser
+
+
+def _add_output_options(parser: argparse.ArgumentParser, wait: bool) -> None:
+    if wait:
+        parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="follow the deployment to its end; the exit code tells how it ended",
+        )
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def deployment_request(args: argparse.Namespace) -> DeploymentRequest:
+    """The request ``client.py deploy`` starts, validated before anything is sent."""
+    config = load_config(args.config)
+    target = config.environment(args.environment)
+    try:
+        return DeploymentRequest(
+            service=config.service,
+            environment=args.environment,
+            version=args.version,
+            image=args.image,
+            target=target,
+            switch_active_cluster=args.switch_active_cluster,
+            shutdown_inactive_cluster=args.shutdown_inactive_cluster,
+            requested_by=requested_by(),
+        )
+    except ValidationError as err:
+        field = str(err.errors()[0]["loc"][0])
+        message = one_line(err).split(": ", 1)[1]
+        raise ConfigError(f"{_OPTION_OF_FIELD.get(field, field)}: {message}") from None
+
+
+def requested_by() -> str:
+    """Who asks: the CI job when there is one, else the local user."""
+    for variable in ("GITHUB_ACTOR", "GITLAB_USER_LOGIN", "BUILDKITE_BUILD_CREATOR", "USER"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "unknown"

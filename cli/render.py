@@ -1,0 +1,82 @@
+"""How a deployment's status is shown: lines for people, one JSON document for programs."""
+
+import json
+from typing import Any
+
+from models.deployment import DeploymentStatus, Phase, PhaseEntry, State
+
+EXIT_CODES = {State.SUCCEEDED: 0, State.FAILED: 1, State.ROLLED_BACK: 1}
+"""client.py's exit codes by final state (2: bad input, 3: Temporal unreachable, 4: refused)."""
+
+
+def exit_code(status: DeploymentStatus) -> int:
+    """0 succeeded; 1 failed, rolled back, or (only while following) still running."""
+    return EXIT_CODES.get(status.state, 1)
+
+
+def phase_reached(status: DeploymentStatus) -> Phase:
+    """The furthest step of the sequence: where it failed, or the last one before the end."""
+    if status.report:
+        return status.report.phase
+    steps = [e.phase for e in status.phases if e.phase not in (Phase.COMPENSATING, Phase.DONE)]
+    return steps[-1] if steps else status.phase
+
+
+def phase_line(entry: PhaseEntry, status: DeploymentStatus) -> str:
+    """One line per phase entered, as ``--wait`` prints them."""
+    when = entry.entered_at.strftime("%H:%M:%S")
+    text = {
+        Phase.SETTING_UP: "reading SSM and the router",
+        Phase.DEPLOYING: f"{status.version} to {status.target_color or 'the inactive color'}",
+        Phase.WAITING_FOR_HEALTH: f"waiting until {status.target_color} is healthy",
+        Phase.TESTING: f"integration checks against {status.target_color}",
+        Phase.SWITCHING: f"traffic {status.active_color_before} → {status.target_color}",
+        Phase.DRAINING: f"waiting for {status.active_color_before}'s clients to leave",
+        Phase.CLEANING_UP: f"scaling {status.active_color_before} to 0",
+        Phase.COMPENSATING: "restoring production",
+        Phase.DONE: status.state.value,
+    }.get(entry.phase, "")
+    return f"{when} {entry.phase.value:<20} {text}".rstrip()
+
+
+def summary(status: DeploymentStatus) -> str:
+    """The final (or current) state of a deployment, for a terminal or a CI log."""
+    lines = [
+        f"deployment {status.deployment_id}: {status.state.value.upper()}",
+        f"  {status.service} {status.version} ({status.image}) → {status.environment},"
+        f" {status.region}",
+    ]
+    if status.active_color_before:
+        before, after = status.active_color_before, status.active_color_after
+        lines.append(f"  active color: {before} → {after}")
+        for color in ("blue", "green"):
+            lines.append(
+                f"  {color:<5} version: {status.versions_before.get(color) or '-'} →"
+                f" {status.versions_after.get(color) or '-'}"
+            )
+    lines.append(f"  phase reached: {phase_reached(status).value}")
+    if status.last_health:
+        lines.append(f"  last health check: {status.last_health.reason}")
+    if status.last_connections:
+        seen = status.last_connections
+        lines.append(
+            f"  clients left on the old color: {seen.count if seen.count is not None else seen.error}"
+        )
+    for result in status.integration_results:
+        mark = "passed" if result.passed else "FAILED"
+        lines.append(f"  check {result.name}: {mark} ({result.detail})")
+    lines.extend(f"  warning: {warning}" for warning in status.warnings)
+    if status.report:
+        lines.append(f"  failed in {status.report.phase.value}: {status.report.reason}")
+        lines.extend(f"  restored: {step}" for step in status.report.compensation)
+        lines.extend(
+            f"  NOT RESTORED, needs a person: {step}" for step in status.report.compensation_errors
+        )
+    return "\n".join(lines)
+
+
+def as_json(status: DeploymentStatus, **extra: Any) -> str:
+    """One JSON document: the status, the phase reached and ``extra`` (run ID, exit code)."""
+    document = {**extra, "phase_reached": phase_reached(status).value}
+    document.update(status.model_dump(mode="json"))
+    return json.dumps(document, indent=2)

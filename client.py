@@ -1,0 +1,102 @@
+"""Start, follow and inspect blue/green deployments — for CI and for people.
+
+    python client.py deploy --config deploy.toml --environment prod --version 2 \\
+        --image 123456789012.dkr.ecr.us-west-2.amazonaws.com/game:2 --wait
+    python client.py status deploy-game-prod [--json]
+    python client.py list
+
+Exit codes: 0 succeeded, 1 failed or rolled back, 2 invalid input (nothing started),
+3 Temporal unreachable, 4 refused because a deployment of the same service and environment is
+still running. Temporal connection settings as for the Temporal CLI (TEMPORAL_ADDRESS, …).
+"""
+
+import argparse
+import asyncio
+import json
+import sys
+
+from cli import deployments
+from cli.arguments import build_parser, deployment_request
+from cli.connection import connect, task_queue
+from cli.render import as_json, exit_code, phase_line, summary
+from models.deployment import DeploymentStatus, State
+from models.errors import BlueGreenError
+
+
+async def deploy(args: argparse.Namespace) -> int:
+    """Validate, start, and with --wait follow to the end."""
+    request = deployment_request(args)  # before connecting: bad input starts nothing
+    client = await connect(args.profile)
+    handle = await deployments.start(client, request, task_queue())
+    say = deployments.print_err if args.json else print
+    say(
+        f"started deployment {handle.id} (run {handle.result_run_id}):"
+        f" {request.service} {request.version} → {request.environment}, {request.target.region}"
+    )
+    if not args.wait:
+        if args.json:
+            started = {
+                "deployment_id": handle.id,
+                "run_id": handle.result_run_id,
+                "state": "running",
+            }
+            print(json.dumps(started))
+        return 0
+    printed = 0
+
+    def show_new_phases(status: DeploymentStatus) -> None:
+        nonlocal printed
+        for entry in status.phases[printed:]:
+            say(phase_line(entry, status))
+        printed = len(status.phases)
+
+    final = await deployments.follow(handle, show_new_phases)
+    code = exit_code(final)
+    if args.json:
+        print(as_json(final, run_id=handle.result_run_id, exit_code=code))
+    else:
+        print(summary(final))
+    return code
+
+
+async def status(args: argparse.Namespace) -> int:
+    """Show one deployment; the exit code is that of its state (running counts as 0)."""
+    client = await connect(args.profile)
+    found = await deployments.lookup(client, args.deployment_id)
+    code = 0 if found.state == State.RUNNING else exit_code(found)
+    print(as_json(found, exit_code=code) if args.json else summary(found))
+    return code
+
+
+async def list_deployments(args: argparse.Namespace) -> int:
+    """A table of running and recent deployments."""
+    client = await connect(args.profile)
+    rows = await deployments.recent(client, args.limit)
+    columns = ["deployment_id", "status", "started", "service", "environment", "region", "version"]
+    widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns))
+    return 0
+
+
+COMMANDS = {"deploy": deploy, "status": status, "list": list_deployments}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; every expected problem is one line on stderr and an exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        return asyncio.run(COMMANDS[args.command](args))
+    except BlueGreenError as err:
+        print(f"client.py: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(
+            "client.py: interrupted; the deployment goes on (see client.py status)", file=sys.stderr
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Bad input to client.py: one line naming the problem, exit code 2, nothing started.
+
+Temporal is pointed at a port where nothing listens: had anything been started, the exit code
+would be 3 (unreachable), not 2.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from local.processes import ROOT, free_port
+from models.config import load_config
+
+EXAMPLE = ROOT / "deploy.example.toml"
+GOOD = ["--environment", "prod", "--version", "2", "--image", "repo/game:2"]
+
+
+def run_client(
+    *args: str, config_text: str | None = None, tmp: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    if config_text is not None:
+        assert tmp is not None
+        path = tmp / "deploy.toml"
+        path.write_text(config_text)
+        args = ("deploy", "--config", str(path), *args)
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "client.py"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+def test_the_shipped_example_is_valid() -> None:
+    config = load_config(EXAMPLE)
+    assert config.service == "game"
+    assert config.environments["prod"].router.kind == "alb"
+
+
+def edited(old: str, new: str) -> str:
+    text = EXAMPLE.read_text()
+    assert old in text, old
+    return text.replace(old, new, 1)
+
+
+CONFIG_CASES = {
+    "unknown key": (
+        edited("desired_count = 2", "desired_count = 2\ndesird = 3"),
+        "environments.prod.desird: Extra inputs are not permitted",
+    ),
+    "wrong type": (
+        edited("desired_count = 2", 'desired_count = "two"'),
+        "environments.prod.desired_count: Input should be a valid integer",
+    ),
+    "zero count": (
+        edited("desired_count = 2", "desired_count = 0"),
+        "environments.prod.desired_count: Input should be greater than or equal to 1",
+    ),
+    "missing field": (
+        edited('task_family = "game"\n', ""),
+        "environments.prod.task_family: Field required",
+    ),
+    "bad region": (
+        edited('region = "us-west-2"', 'region = "mars-1"'),
+        "environments.prod.region: 'mars-1' is not an AWS region",
+    ),
+    "negative timeout": (
+        edited('timeout = "15m"', "timeout = -5"),
+        "environments.prod.health: timeout must be greater than zero",
+    ),
+    "poll longer than timeout": (
+        edited('poll_interval = "15s"', 'poll_interval = "20m"'),
+        "environments.prod.health: poll_interval must not be longer than timeout",
+    ),
+    "not a duration": (
+        edited('timeout = "2h"', 'timeout = "two hours"'),
+        "environments.prod.drain.timeout: 'two hours' is not a duration",
+    ),
+    "non-http url": (
+        edited('url = "{color_url}/connections"', 'url = "ftp://x/connections"'),
+        "environments.prod.connections.url: 'ftp://x/connections' must start with http://",
+    ),
+    "unknown router": (
+        edited('kind = "alb"', 'kind = "nginx"'),
+        "environments.prod.router: Input tag 'nginx' found using 'kind' does not match",
+    ),
+    "alb without target group": (
+        edited(
+            'target_group_arn = "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/game-prod-blue/0123456789abcdef"\n',
+            "",
+        ),
+        "environments.prod: blue.target_group_arn is required with the alb router",
+    ),
+    "not toml": ("service = \n[[", "not valid TOML"),
+    "bad ssm prefix": (
+        edited('ssm_prefix = "/game/prod"', 'ssm_prefix = "game/prod/"'),
+        "environments.prod.ssm_prefix: String should match pattern",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CONFIG_CASES))
+def test_a_bad_config_file_is_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
+    text, expected = CONFIG_CASES[case]
+    result = run_client(*GOOD, config_text=text, tmp=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+ARGUMENT_CASES = {
+    "unknown environment": (
+        ["--environment", "qa"],
+        "--environment: 'qa' is not in the config file (known: prod)",
+    ),
+    "version with a space": (["--version", "2 beta"], "--version: '2 beta' is not a version"),
+    "version with shell characters": (
+        ["--version", "2;rm -rf /"],
+        "--version: '2;rm -rf /' is not a version",
+    ),
+    "empty image": (["--image", ""], "--image: '' is not a container image reference"),
+    "image with shell characters": (
+        ["--image", "game:$(id)"],
+        "--image: 'game:$(id)' is not a container image",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ARGUMENT_CASES))
+def test_a_bad_argument_is_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
+    override, expected = ARGUMENT_CASES[case]
+    args = dict(zip(GOOD[::2], GOOD[1::2], strict=True)) | dict(
+        zip(override[::2], override[1::2], strict=True)
+    )
+    flat = [part for pair in args.items() for part in pair]
+    result = run_client(*flat, config_text=EXAMPLE.read_text(), tmp=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"client.py: {expected}" or expected in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_a_missing_config_file_is_exit_2(tmp_path: Path) -> None:
+    result = run_client("deploy", "--config", str(tmp_path / "nope.toml"), *GOOD)
+    assert result.returncode == 2
+    assert result.stderr == f"client.py: --config: {tmp_path / 'nope.toml'} does not exist\n"
+
+
+def test_a_missing_required_option_is_exit_2() -> None:
+    result = run_client("deploy", "--environment", "prod")
+    assert result.returncode == 2
+    assert "the following arguments are required: --version, --image" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_unreachable_temporal_is_exit_3(tmp_path: Path) -> None:
+    result = run_client(*GOOD, config_text=EXAMPLE.read_text(), tmp=tmp_path)
+    assert result.returncode == 3
+    assert result.stderr.startswith("client.py: cannot reach Temporal at 127.0.0.1:")
+    assert result.stderr.count("\n") == 1

@@ -1,0 +1,23 @@
+"""Timeouts and retry policies of the activities, chosen in one place."""
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+# AWS and HTTP calls: throttling, 5xx and connection errors back off and retry; errors that a
+# retry cannot fix are raised as non-retryable by the activities and fail at once.
+CALL_TIMEOUT = timedelta(seconds=60)
+CALL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=8,
+)
+
+# Putting production back must not give up early: more attempts, same backoff.
+RESTORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=60),
+    maximum_attempts=20,
+)
