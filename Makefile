@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install test lint format demo dev bench clean
+.PHONY: install test lint format demo dev bench record-histories clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ demo: $(STAMP)
 ## make dev: the same set-up, left running with the Web UI for a person to explore
 dev: $(STAMP)
 	$(PY) -m local.dev
+
+## make record-histories: re-record the histories the replay test guards (only on purpose)
+record-histories: $(STAMP)
+	$(PY) -m tests.workflows.record_histories
 
 bench: $(STAMP)
 	$(PY) -m bench

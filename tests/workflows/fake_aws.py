@@ -24,7 +24,7 @@ from models.activities import (
     SwitchTrafficInput,
     UpdateServiceInput,
 )
-from models.colors import Color
+from models.colors import COLORS, Color
 from models.observations import (
     CheckResult,
     ColorState,
@@ -164,7 +164,7 @@ class FakeAws:
     @activity.defn(name="switch_traffic")
     async def switch_traffic(self, arg: SwitchTrafficInput) -> RouterWeights:
         self._record("switch_traffic", arg)
-        self.weights = {"blue": 0, "green": 0} | {arg.to_color: 100}
+        self.weights = {color: 100 if color == arg.to_color else 0 for color in COLORS}
         return RouterWeights(**self.weights)
 
     @activity.defn(name="notify_reconnect")
