@@ -1,0 +1,19 @@
+"""Traffic: which color the router sends the public traffic to."""
+
+from temporalio import activity
+
+from activities.routers import router_for
+from models.activities import RouterInput, SwitchTrafficInput
+from models.observations import RouterWeights
+
+
+@activity.defn
+def read_router_weights(arg: RouterInput) -> RouterWeights:
+    """Both colors' weights as the router has them now."""
+    return router_for(arg).weights()
+
+
+@activity.defn
+def switch_traffic(arg: SwitchTrafficInput) -> RouterWeights:
+    """Send all traffic to ``arg.to_color``; the weights after. Repeating it changes nothing."""
+    return router_for(arg).send_all_to(arg.to_color)
