@@ -15,7 +15,7 @@ import asyncio
 import json
 import sys
 
-from cli import deployments
+from cli import deployments, exit_now
 from cli.arguments import build_parser, deployment_request
 from cli.connection import connect, task_queue
 from cli.render import as_json, exit_code, phase_line, summary
@@ -99,4 +99,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -18,6 +18,7 @@ from datetime import timedelta
 from temporalio.worker import Worker
 
 from activities import ALL_ACTIVITIES
+from cli import exit_now
 from cli.connection import connect, task_queue
 from models.errors import BlueGreenError
 from workflows import ALL_WORKFLOWS
@@ -72,4 +73,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -9,6 +9,7 @@ Endpoints come from the standard environment (``AWS_ENDPOINT_URL``,
 the tests point the same code at moto.
 """
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -77,11 +78,16 @@ def aws_client(service_name: Literal["appmesh"], region: str) -> "AppMeshClient"
 def aws_client(service_name: Literal["cloudwatch"], region: str) -> "CloudWatchClient": ...
 def aws_client(service_name: str, region: str) -> Any:
     """The worker's one client for ``service_name`` in ``region`` (boto3 clients are thread-safe)."""
-    return _cached_client(service_name, region)
+    # The endpoint variables are part of the key: a client keeps the endpoint it was made with.
+    endpoints = (
+        os.environ.get("AWS_ENDPOINT_URL"),
+        os.environ.get(f"AWS_ENDPOINT_URL_{service_name.upper()}"),
+    )
+    return _cached_client(service_name, region, endpoints)
 
 
 @lru_cache(maxsize=64)
-def _cached_client(service_name: str, region: str) -> Any:
+def _cached_client(service_name: str, region: str, endpoints: tuple[str | None, ...]) -> Any:
     # A session of its own: boto3's default session is not safe to create clients from in
     # several activity threads at once.
     session = boto3.session.Session()

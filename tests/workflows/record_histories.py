@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from cli import exit_now
 from tests.factories import deployment_request
 from tests.workflows.conftest import TEST_SERVER
 from tests.workflows.fake_aws import FakeAws
@@ -69,3 +70,4 @@ async def record() -> None:
 
 if __name__ == "__main__":
     asyncio.run(record())
+    exit_now(0)
