@@ -1,0 +1,267 @@
+"""The demo's AWS side, created in moto with boto3, and the deploy.toml that describes it.
+
+What Terraform would own in a real account: two ECS clusters with one service each, a task
+definition, an ALB whose listener forwards to the two colors' target groups with weights, and
+the SSM parameters that say blue is active on version 1. boto3 reaches moto through the
+standard ``AWS_ENDPOINT_URL`` variable, as the worker's activities do.
+"""
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from pydantic import BaseModel
+
+from models.colors import COLORS, Color
+from models.config import DeployConfig, load_config
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_elbv2.type_defs import TargetDescriptionTypeDef
+    from mypy_boto3_ssm import SSMClient
+
+INITIAL_VERSION = "1"
+CONTAINER_PORT = 80
+
+
+class DemoResources(BaseModel):
+    """What ``create_demo_resources`` made: names, ARNs and where each color's game server is."""
+
+    region: str
+    service: str
+    environment: str
+    ssm_prefix: str
+    task_family: str
+    container_name: str
+    desired_count: int
+    task_definition_arn: str
+    clusters: dict[Color, str]
+    service_arns: dict[Color, str]
+    target_group_arns: dict[Color, str]
+    load_balancer_arn: str
+    listener_arn: str
+    urls: dict[Color, str]
+    """The sample game server playing each color: the worker reaches the colors here."""
+
+
+def create_demo_resources(
+    region: str,
+    *,
+    blue_url: str,
+    green_url: str,
+    service: str = "game",
+    environment: str = "prod",
+    desired_count: int = 2,
+) -> DemoResources:
+    """Blue active with ``desired_count`` healthy tasks of version 1; green at zero, no traffic.
+
+    >>> resources = create_demo_resources("us-west-2", blue_url=blue, green_url=green)
+    >>> resources.clusters["green"]
+    'game-prod-green'
+    """
+    name = f"{service}-{environment}"
+    subnets, security_group, vpc_id = _network(region)
+    target_groups = _target_groups(region, name, vpc_id, desired_count)
+    load_balancer_arn, listener_arn = _load_balancer(region, name, subnets, target_groups)
+
+    ecs: ECSClient = boto3.client("ecs", region_name=region)
+    task_definition_arn = ecs.register_task_definition(
+        family=service,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        containerDefinitions=[
+            {
+                "name": service,
+                "image": f"{service}:{INITIAL_VERSION}",
+                "essential": True,
+                "portMappings": [{"containerPort": CONTAINER_PORT, "protocol": "tcp"}],
+            }
+        ],
+    )["taskDefinition"]["taskDefinitionArn"]
+    clusters: dict[Color, str] = {color: f"{name}-{color}" for color in COLORS}
+    service_arns: dict[Color, str] = {}
+    for color, cluster in clusters.items():
+        ecs.create_cluster(clusterName=cluster)
+        # Created at zero: moto reports a service created with tasks as IN_PROGRESS forever.
+        service_arns[color] = ecs.create_service(
+            cluster=cluster,
+            serviceName=service,
+            taskDefinition=task_definition_arn,
+            desiredCount=0,
+            launchType="FARGATE",
+            networkConfiguration={
+                "awsvpcConfiguration": {"subnets": subnets, "securityGroups": [security_group]}
+            },
+            loadBalancers=[
+                {
+                    "targetGroupArn": target_groups[color],
+                    "containerName": service,
+                    "containerPort": CONTAINER_PORT,
+                }
+            ],
+        )["service"]["serviceArn"]
+    # ...then scaled up, which moto turns into running == desired and a COMPLETED rollout.
+    ecs.update_service(
+        cluster=clusters["blue"],
+        service=service,
+        desiredCount=desired_count,
+        taskDefinition=task_definition_arn,
+    )
+
+    ssm_prefix = f"/{service}/{environment}"
+    ssm: SSMClient = boto3.client("ssm", region_name=region)
+    for parameter, value in (("current_active_color", "blue"), ("blue/version", INITIAL_VERSION)):
+        ssm.put_parameter(
+            Name=f"{ssm_prefix}/{parameter}", Value=value, Type="String", Overwrite=True
+        )
+
+    return DemoResources(
+        region=region,
+        service=service,
+        environment=environment,
+        ssm_prefix=ssm_prefix,
+        task_family=service,
+        container_name=service,
+        desired_count=desired_count,
+        task_definition_arn=task_definition_arn,
+        clusters=clusters,
+        service_arns=service_arns,
+        target_group_arns=target_groups,
+        load_balancer_arn=load_balancer_arn,
+        listener_arn=listener_arn,
+        urls={"blue": blue_url, "green": green_url},
+    )
+
+
+def _network(region: str) -> tuple[list[str], str, str]:
+    """Two subnets in two zones (an ALB needs them) and a security group: (subnets, group, vpc)."""
+    ec2: Any = boto3.client("ec2", region_name=region)
+    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)[
+            "Subnet"
+        ]["SubnetId"]
+        for i, zone in enumerate((f"{region}a", f"{region}b"), start=1)
+    ]
+    group = ec2.create_security_group(
+        GroupName="game-tasks", Description="the game's tasks", VpcId=vpc_id
+    )["GroupId"]
+    return subnets, group, vpc_id
+
+
+def _target_groups(region: str, name: str, vpc_id: str, desired_count: int) -> dict[Color, str]:
+    """One IP target group per color, each with ``desired_count`` targets.
+
+    In AWS, ECS registers a color's tasks as they start; moto does not, and reports every
+    registered target healthy. Registering them up front for both colors lets the new color
+    pass the target-group part of the health check once ECS says it runs.
+    """
+    elbv2: ElasticLoadBalancingv2Client = boto3.client("elbv2", region_name=region)
+    arns: dict[Color, str] = {}
+    for offset, color in enumerate(COLORS):
+        arns[color] = elbv2.create_target_group(
+            Name=f"{name}-{color}",
+            Protocol="HTTP",
+            Port=CONTAINER_PORT,
+            VpcId=vpc_id,
+            TargetType="ip",
+            HealthCheckPath="/health",
+        )["TargetGroups"][0]["TargetGroupArn"]
+        targets: list[TargetDescriptionTypeDef] = [
+            {"Id": f"10.0.{1 + offset}.{10 + i}", "Port": CONTAINER_PORT}
+            for i in range(desired_count)
+        ]
+        elbv2.register_targets(TargetGroupArn=arns[color], Targets=targets)
+    return arns
+
+
+def _load_balancer(
+    region: str, name: str, subnets: list[str], target_groups: dict[Color, str]
+) -> tuple[str, str]:
+    """An ALB whose HTTP:80 listener sends all traffic to blue: (load balancer, listener)."""
+    elbv2: ElasticLoadBalancingv2Client = boto3.client("elbv2", region_name=region)
+    load_balancer = elbv2.create_load_balancer(Name=name, Subnets=subnets)["LoadBalancers"][0]
+    weights: dict[Color, int] = {"blue": 100, "green": 0}
+    listener = elbv2.create_listener(
+        LoadBalancerArn=load_balancer["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[
+            {
+                "Type": "forward",
+                "ForwardConfig": {
+                    "TargetGroups": [
+                        {"TargetGroupArn": target_groups[c], "Weight": weights[c]} for c in COLORS
+                    ]
+                },
+            }
+        ],
+    )["Listeners"][0]
+    return load_balancer["LoadBalancerArn"], listener["ListenerArn"]
+
+
+def write_demo_config(path: Path, resources: DemoResources) -> DeployConfig:
+    """Write the deploy.toml for ``resources`` to ``path``; returns it as ``load_config`` reads it.
+
+    Short waits (a 1 s poll) so the demo is quick; the game servers' URLs as the colors' URLs.
+    """
+    r = resources
+    q = json.dumps  # a TOML basic string: JSON's escapes are TOML's
+    color_sections = "".join(
+        f"""
+# The {color} color: its ECS service, its target group, and its game server on this machine.
+[environments.{r.environment}.{color}]
+cluster = {q(r.clusters[color])}
+service = {q(r.service)}
+target_group_arn = {q(r.target_group_arns[color])}
+url = {q(r.urls[color])}
+"""
+        for color in COLORS
+    )
+    text = f"""# Generated by local/aws_resources.py for the local environment (moto and the sample game
+# service). See deploy.example.toml for every key and what it means.
+service = {q(r.service)}
+
+[environments.{r.environment}]
+region = {q(r.region)}
+# {r.ssm_prefix}/current_active_color and {r.ssm_prefix}/<color>/version
+ssm_prefix = {q(r.ssm_prefix)}
+task_family = {q(r.task_family)}
+container_name = {q(r.container_name)}
+desired_count = {r.desired_count}
+{color_sections}
+# All public traffic goes through this listener's weighted forward action.
+[environments.{r.environment}.router]
+kind = "alb"
+listener_arn = {q(r.listener_arn)}
+
+# moto answers at once: poll every second instead of the production default of 15 s.
+[environments.{r.environment}.health]
+timeout = "2m"
+poll_interval = "1s"
+
+# The demo's players finish their games within seconds of being told to reconnect.
+[environments.{r.environment}.drain]
+timeout = "2m"
+poll_interval = "1s"
+
+# The sample game service counts its players per client version and tells them to reconnect.
+[environments.{r.environment}.connections]
+url = "{{color_url}}/connections"
+version_header = "X-Game-Version"
+notify_url = "{{color_url}}/reconnect"
+
+# Checked against the new color before it receives any traffic.
+[[environments.{r.environment}.integration_checks]]
+name = "health"
+url = "{{color_url}}/health"
+expected_status = 200
+body_contains = "ok"
+"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return load_config(path)

@@ -1,0 +1,80 @@
+"""``make dev``: the demo's set-up with the Web UI on http://localhost:8233, left running.
+
+Prints what to try from another terminal; Ctrl-C (or SIGTERM) stops everything. Temporal keeps
+its state in memory, as moto does: a restart starts both afresh, so no deployment history points
+at AWS resources that no longer exist.
+"""
+
+import shlex
+import sys
+
+from local.processes import ROOT, STATE_DIR, worker_log
+from local.stack import LocalStack, interrupt_on_sigterm, local_stack
+
+DEV_CONFIG = STATE_DIR / "dev" / "deploy.toml"
+
+
+def main() -> int:
+    """Start everything, print the instructions, wait for Ctrl-C (or the worker's death)."""
+    interrupt_on_sigterm()
+    try:
+        with local_stack(
+            ui=True, temporal_port=7233, ui_port=8233, config_path=DEV_CONFIG, say=say
+        ) as stack:
+            print(instructions(stack), flush=True)
+            assert stack.worker is not None, "local_stack starts a worker by default"
+            code = stack.worker.wait()
+            say(f"the worker exited with {code}; see {worker_log(stack.temporal_address)}")
+            return 1
+    except KeyboardInterrupt:
+        say("stopped")
+        return 0
+    except (RuntimeError, TimeoutError, OSError) as err:
+        say(f"FAILED: {err}")
+        return 1
+
+
+def instructions(stack: LocalStack) -> str:
+    """The exports and commands to paste into another terminal."""
+    exports = "\n  ".join(
+        f"export {key}={shlex.quote(value)}" for key, value in sorted(stack.env.items())
+    )
+    deployment_id = f"deploy-{stack.resources.service}-{stack.environment}"
+    blue, green = stack.resources.urls["blue"], stack.resources.urls["green"]
+
+    def client(*args: str) -> str:
+        return shlex.join([".venv/bin/python", "client.py", *args])
+
+    return f"""
+Everything runs. Web UI: {stack.ui_url}
+
+In another terminal, from {ROOT}:
+
+  {exports}
+
+  # deploy version 2 to the inactive color (green) and follow it to the end
+  {client(*stack.deploy_args("2", "game:2", "--wait"))}
+  {client("status", deployment_id)}
+  {client("list")}
+
+  # the next one goes to blue; keep green running after the switch for an instant switch back
+  {client(*stack.deploy_args("3", "game:3", "--no-shutdown-inactive-cluster", "--wait"))}
+
+  # the same deployments through the Temporal CLI
+  .venv/bin/temporal workflow list --address {stack.temporal_address}
+
+  # the game servers: connect a player to green on version 2, count players per version
+  curl -X POST -H 'X-Game-Version: 2' {green}/players
+  curl -H 'X-Game-Version: 1' {blue}/connections
+
+Config: {stack.config_path}. Logs: {STATE_DIR / "logs"}. Ctrl-C stops everything.
+"""
+
+
+def say(line: str) -> None:
+    """Lines about starting and stopping, told apart from the instructions."""
+    print(f"dev: {line}", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

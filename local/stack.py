@@ -1,0 +1,189 @@
+"""The whole local environment as one context manager: ``make demo``, ``make dev``, the tests.
+
+    with local_stack(ui=False, temporal_port=free_port(), ui_port=None) as stack:
+        command = stack.client_command(*stack.deploy_args("2", "game:2", "--wait"))
+        subprocess.run(command, env=stack.process_env())
+
+Starts, in order: moto (AWS), Temporal's dev server, a game server per color (blue with players
+on version 1), the demo's AWS resources in moto, the deploy.toml describing them, and a worker.
+Everything is stopped on the way out, whatever the way out is.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from local.aws_resources import (
+    INITIAL_VERSION,
+    DemoResources,
+    create_demo_resources,
+    write_demo_config,
+)
+from local.processes import (
+    ROOT,
+    STATE_DIR,
+    environ,
+    free_port,
+    game_server,
+    moto_server,
+    temporal_dev_server,
+    wait_until,
+    worker,
+    worker_log,
+)
+from models.config import EnvironmentConfig, load_config
+
+DEMO_CONFIG = STATE_DIR / "demo" / "deploy.toml"
+REGION = "us-west-2"
+
+
+@dataclass(frozen=True)
+class LocalStack:
+    """What ``local_stack`` started: how to reach it and what it created."""
+
+    env: dict[str, str]
+    """TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the AWS variables pointing at moto."""
+    config_path: Path
+    environment: str
+    temporal_address: str
+    ui_url: str | None
+    resources: DemoResources
+    worker: subprocess.Popen[bytes] | None
+
+    def environment_config(self) -> EnvironmentConfig:
+        """The environment's section of the generated deploy.toml."""
+        return load_config(self.config_path).environment(self.environment)
+
+    def process_env(self) -> dict[str, str]:
+        """This process's environment with ``env`` on top: for running client.py."""
+        return {**os.environ, **self.env}
+
+    def client_command(self, *args: str) -> list[str]:
+        """``python client.py ARGS`` with this interpreter."""
+        return [sys.executable, str(ROOT / "client.py"), *args]
+
+    def deploy_args(self, version: str, image: str, *options: str) -> list[str]:
+        """The arguments of ``client.py deploy`` of ``version`` to this stack's environment."""
+        return [
+            "deploy",
+            "--config",
+            str(self.config_path),
+            "--environment",
+            self.environment,
+            "--version",
+            version,
+            "--image",
+            image,
+            *options,
+        ]
+
+    def run_client(self, *args: str, timeout: float = 300) -> int:
+        """Run client.py with its output on this terminal; its exit code.
+
+        Fails (RuntimeError) as soon as the worker dies: the client would otherwise wait for a
+        deployment nobody runs; TimeoutError after ``timeout`` seconds.
+        """
+        process = subprocess.Popen(self.client_command(*args), cwd=ROOT, env=self.process_env())
+        try:
+            wait_until(
+                lambda: process.poll() is not None,
+                timeout,
+                "client.py finished",
+                self.worker,
+                worker_log(self.temporal_address),
+            )
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait()
+        return process.returncode
+
+
+@contextmanager
+def local_stack(
+    ui: bool = False,
+    temporal_port: int = 7233,
+    ui_port: int | None = 8233,
+    *,
+    config_path: Path = DEMO_CONFIG,
+    service: str = "game",
+    environment: str = "prod",
+    players: int = 4,
+    game_seconds: float = 3,
+    new_version: str = "2",
+    start_worker: bool = True,
+    say: Callable[[str], object] = lambda _: None,
+) -> Iterator[LocalStack]:
+    """Start everything; yield how to reach it; stop everything, also on Ctrl-C or an error.
+
+    ``ui`` False runs Temporal without its Web UI (``ui_port`` is then unused). Blue starts
+    active on version 1 with ``players`` connected whose games end within ``game_seconds`` of
+    being told to reconnect; green's game server plays ``new_version`` and has no players.
+    ``say`` receives a line for each thing started (the demo passes ``print``).
+    """
+    with ExitStack() as stack:
+        aws = stack.enter_context(moto_server())
+        say(f"moto (AWS) at {aws['AWS_ENDPOINT_URL']}")
+        # This process creates the resources and reads the state with boto3: point it at moto.
+        stack.enter_context(environ(aws))
+
+        ui_port = ui_port if ui else None
+        address = stack.enter_context(temporal_dev_server(temporal_port, ui_port))
+        ui_url = f"http://127.0.0.1:{ui_port}" if ui_port is not None else None
+        say(f"Temporal dev server at {address}" + (f", Web UI at {ui_url}" if ui_url else ""))
+
+        blue_url = stack.enter_context(
+            game_server(free_port(), "blue", INITIAL_VERSION, players, game_seconds)
+        )
+        say(f"blue game server at {blue_url}: version {INITIAL_VERSION}, {players} players")
+        green_url = stack.enter_context(
+            game_server(free_port(), "green", new_version, 0, game_seconds)
+        )
+        say(f"green game server at {green_url}: version {new_version}, no players")
+
+        resources = create_demo_resources(
+            REGION,
+            blue_url=blue_url,
+            green_url=green_url,
+            service=service,
+            environment=environment,
+        )
+        write_demo_config(config_path, resources)
+        say(
+            f"AWS resources in moto: clusters {', '.join(resources.clusters.values())},"
+            f" an ALB, SSM {resources.ssm_prefix}; config in {_shown(config_path)}"
+        )
+
+        env = {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default", **aws}
+        process = None
+        if start_worker:
+            process = stack.enter_context(worker(env))
+            say(f"worker polling (log: {_shown(worker_log(address))})")
+        try:
+            yield LocalStack(
+                env=env,
+                config_path=config_path,
+                environment=environment,
+                temporal_address=address,
+                ui_url=ui_url,
+                resources=resources,
+                worker=process,
+            )
+        finally:
+            say("stopping everything")
+
+
+def interrupt_on_sigterm() -> None:
+    """Make SIGTERM raise KeyboardInterrupt, as Ctrl-C does, so that ``local_stack`` cleans up
+    (by default SIGTERM ends Python at once, leaving its children running)."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository where it is inside it: shorter to read."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)

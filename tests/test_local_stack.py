@@ -1,0 +1,175 @@
+"""The local environment: the demo's AWS resources and config, the dev server, the whole stack."""
+
+import json
+import os
+import socket
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import boto3
+import pytest
+
+from activities.ecs import check_health
+from local.aws_resources import DemoResources, create_demo_resources, write_demo_config
+from local.processes import (
+    free_port,
+    game_server,
+    listening,
+    temporal_cli,
+    temporal_dev_server,
+)
+from local.stack import local_stack
+from local.state import format_state, mismatches, read_state
+from models.activities import CheckHealthInput, ServiceRef
+from models.config import EnvironmentConfig, load_config
+from models.observations import ColorState, RouterWeights
+
+if TYPE_CHECKING:
+    from mypy_boto3_ecs import ECSClient
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+
+REGION = "us-west-2"
+BLUE_URL, GREEN_URL = "http://127.0.0.1:18081", "http://127.0.0.1:18082"
+
+
+def fetch(url: str, headers: dict[str, str] | None = None) -> bytes:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        body: bytes = answer.read()
+        return body
+
+
+@pytest.fixture
+def resources(aws: dict[str, str]) -> DemoResources:
+    """The demo's resources under a service name no other test uses (the moto is shared)."""
+    service = f"g{uuid.uuid4().hex[:8]}"
+    return create_demo_resources(REGION, blue_url=BLUE_URL, green_url=GREEN_URL, service=service)
+
+
+@pytest.fixture
+def env(resources: DemoResources, tmp_path: Path) -> EnvironmentConfig:
+    config = write_demo_config(tmp_path / "deploy.toml", resources)
+    assert load_config(tmp_path / "deploy.toml") == config
+    return config.environment("prod")
+
+
+def test_config_describes_the_resources(resources: DemoResources, env: EnvironmentConfig) -> None:
+    assert env.ssm_prefix == f"/{resources.service}/prod"
+    assert env.task_family == env.container_name == resources.service
+    assert env.desired_count == 2
+    for color in ("blue", "green"):
+        assert env.color(color).cluster == f"{resources.service}-prod-{color}"
+        assert env.color(color).target_group_arn == resources.target_group_arns[color]
+    assert (env.blue.url, env.green.url) == (BLUE_URL, GREEN_URL)
+    assert env.router.kind == "alb"
+    assert env.router.listener_arn == resources.listener_arn
+    assert env.connections is not None
+    assert env.connections.version_header == "X-Game-Version"
+    assert [check.url for check in env.integration_checks] == ["{color_url}/health"]
+
+
+def test_the_config_arns_exist(env: EnvironmentConfig) -> None:
+    ecs: ECSClient = boto3.client("ecs", region_name=REGION)
+    elbv2: ElasticLoadBalancingv2Client = boto3.client("elbv2", region_name=REGION)
+    assert env.router.kind == "alb"
+    listeners = elbv2.describe_listeners(ListenerArns=[env.router.listener_arn])["Listeners"]
+    assert [listener["Port"] for listener in listeners] == [80]
+    groups = [env.blue.target_group_arn or "", env.green.target_group_arn or ""]
+    found = elbv2.describe_target_groups(TargetGroupArns=groups)["TargetGroups"]
+    assert {group["TargetType"] for group in found} == {"ip"}
+    for color in (env.blue, env.green):
+        answer = ecs.describe_services(cluster=color.cluster, services=[color.service])
+        assert not answer["failures"]
+        assert answer["services"][0]["status"] == "ACTIVE"
+    family = ecs.describe_task_definition(taskDefinition=env.task_family)["taskDefinition"]
+    assert family["containerDefinitions"][0]["image"] == f"{env.task_family}:1"
+
+
+def test_blue_is_active_healthy_and_has_all_the_traffic(env: EnvironmentConfig) -> None:
+    state = read_state(env)
+
+    assert state.ssm == ColorState(active_color="blue", versions={"blue": "1", "green": None})
+    assert state.weights == RouterWeights(blue=100, green=0)
+    blue, green = state.services["blue"], state.services["green"]
+    assert blue.healthy, blue.reason
+    assert (blue.desired_count, blue.running_count, blue.rollout_state) == (2, 2, "COMPLETED")
+    assert (blue.targets_healthy, blue.targets_total) == (2, 2)
+    assert green.desired_count == 0
+    assert mismatches(state, "blue", "1", 2) == []
+    assert len(mismatches(state, "green", "2", 2)) == 6
+
+
+def test_the_state_reads_well(resources: DemoResources, env: EnvironmentConfig) -> None:
+    text = format_state(read_state(env))
+
+    assert (
+        f"SSM /{resources.service}/prod: active color blue; versions: blue 1, green (none)" in text
+    )
+    assert "router weights: blue 100, green 0" in text
+    assert f"{resources.service}-prod-blue/{resources.service}: desired 2, running 2" in text
+    assert f"{resources.service}-prod-green/{resources.service}: desired 0, running 0" in text
+
+
+def test_green_becomes_healthy_once_scaled_up(env: EnvironmentConfig) -> None:
+    # What the deployment does to the inactive color; moto must then report it healthy.
+    ecs: ECSClient = boto3.client("ecs", region_name=REGION)
+    ecs.update_service(cluster=env.green.cluster, service=env.green.service, desiredCount=2)
+
+    ref = ServiceRef.of(env.region, env.ssm_prefix, "green", env.green)
+    health = check_health(CheckHealthInput(target=ref, target_group_arn=env.green.target_group_arn))
+    assert health.healthy, health.reason
+
+
+def test_temporal_dev_server_serves_then_stops() -> None:
+    port = free_port()
+    with temporal_dev_server(port, ui_port=None) as address:
+        assert address == f"127.0.0.1:{port}"
+        health = temporal_cli(address, "operator", "cluster", "health")
+        assert health is not None
+        assert json.loads(health)["status"] == "SERVING"
+    assert not listening(port)
+
+
+def test_a_taken_port_is_refused_before_anything_starts() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        refused = pytest.raises(RuntimeError, match=f"127.0.0.1:{port} is in use")
+        with refused, temporal_dev_server(port, ui_port=None):
+            pass
+
+
+def test_game_server_helper() -> None:
+    port = free_port()
+    with game_server(port, "green", "2", players=1, game_seconds=1) as url:
+        assert fetch(f"{url}/health") == b"ok color=green version=2"
+    assert not listening(port)
+
+
+def test_the_stack_starts_and_stops_without_a_worker(tmp_path: Path) -> None:
+    lines: list[str] = []
+    ports: list[int] = []
+    endpoint_before = os.environ.get("AWS_ENDPOINT_URL")
+    with local_stack(
+        temporal_port=free_port(),
+        config_path=tmp_path / "deploy.toml",
+        start_worker=False,
+        say=lines.append,
+    ) as stack:
+        env = stack.environment_config()
+        ports = [int(url.rpartition(":")[2]) for url in stack.resources.urls.values()]
+        ports += [int(stack.temporal_address.rpartition(":")[2])]
+        ports += [int(stack.env["AWS_ENDPOINT_URL"].rpartition(":")[2])]
+        assert stack.ui_url is None
+        assert stack.worker is None
+        assert mismatches(read_state(env), "blue", "1", 2) == []
+        connections = fetch(f"{env.blue.url}/connections", {"X-Game-Version": "1"})
+        assert json.loads(connections) == {"connections": 4}
+        assert stack.env["TEMPORAL_ADDRESS"] == stack.temporal_address
+        assert os.environ["AWS_ENDPOINT_URL"] == stack.env["AWS_ENDPOINT_URL"]
+    assert lines[-1] == "stopping everything"
+    assert os.environ.get("AWS_ENDPOINT_URL") == endpoint_before
+    assert [port for port in ports if listening(port)] == []
