@@ -1,12 +1,13 @@
 """client.py → Temporal dev server → worker → moto and the sample game service, for real."""
 
 import json
+import signal
 import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from local.processes import BIN, ROOT, free_port
+from local.processes import BIN, ROOT, free_port, worker, worker_log
 from local.stack import LocalStack, local_stack
 from local.state import mismatches, read_state
 
@@ -106,3 +107,14 @@ def test_a_second_deployment_while_one_runs_is_refused_naming_it(stack: LocalSta
             check=True,
             capture_output=True,
         )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_the_worker_stops_cleanly_on_a_signal(stack: LocalStack, sig: signal.Signals) -> None:
+    env = stack.env | {"BLUEGREEN_TASK_QUEUE": f"stop-test-{sig.name}"}
+    with worker(env) as process:
+        process.send_signal(sig)
+        assert process.wait(timeout=60) == 0
+    log = worker_log(stack.temporal_address).read_text()
+    assert "worker stopped" in log
+    assert "Traceback" not in log
