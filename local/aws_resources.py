@@ -62,7 +62,7 @@ def create_demo_resources(
     'game-prod-green'
     """
     name = f"{service}-{environment}"
-    subnets, security_group, vpc_id = _network(region)
+    subnets, security_group, vpc_id = create_network(region)
     target_groups = _target_groups(region, name, vpc_id, desired_count)
     load_balancer_arn, listener_arn = _load_balancer(region, name, subnets, target_groups)
 
@@ -137,7 +137,7 @@ def create_demo_resources(
     )
 
 
-def _network(region: str) -> tuple[list[str], str, str]:
+def create_network(region: str) -> tuple[list[str], str, str]:
     """Two subnets in two zones (an ALB needs them) and a security group: (subnets, group, vpc)."""
     ec2: Any = boto3.client("ec2", region_name=region)
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]

@@ -6,6 +6,7 @@ import boto3
 import pytest
 from temporalio.testing import ActivityEnvironment
 
+from local.aws_resources import create_network
 from models.colors import COLORS, Color
 from tests.activities.aws_resources import (
     REGION,
@@ -76,14 +77,7 @@ def pair(prefix: str, ecs: "ECSClient") -> Pair:
 @pytest.fixture
 def vpc(aws: dict[str, str]) -> tuple[str, list[str]]:
     """A VPC and two subnets in different zones, as an ALB needs."""
-    ec2: Any = boto3.client("ec2", region_name=REGION)
-    vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-    subnets = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=zone)[
-            "Subnet"
-        ]["SubnetId"]
-        for i, zone in enumerate((f"{REGION}a", f"{REGION}b"), start=1)
-    ]
+    subnets, _, vpc_id = create_network(REGION)
     return vpc_id, subnets
 
 
