@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install test lint format demo dev bench record-histories clean
+.PHONY: install test lint format demo dev record-histories clean
 
 install: $(STAMP)
 
@@ -39,9 +39,6 @@ dev: $(STAMP)
 ## make record-histories: re-record the histories the replay test guards (only on purpose)
 record-histories: $(STAMP)
 	$(PY) -m tests.workflows.record_histories
-
-bench: $(STAMP)
-	$(PY) -m bench
 
 clean:
 	rm -rf $(VENV) .local .mypy_cache .pytest_cache .ruff_cache

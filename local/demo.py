@@ -9,7 +9,7 @@ import json
 import sys
 import urllib.request
 
-from local.processes import free_port
+from local.processes import STATE_DIR, free_port
 from local.stack import LocalStack, interrupt_on_sigterm, local_stack
 from local.state import format_state, mismatches, read_state
 from models.colors import Color
@@ -25,7 +25,13 @@ def main() -> int:
     interrupt_on_sigterm()
     try:
         # Free ports: the demo runs even next to `make dev` on 7233/8233.
-        with local_stack(ui=True, temporal_port=free_port(), ui_port=free_port(), say=say) as stack:
+        with local_stack(
+            ui=True,
+            temporal_port=free_port(),
+            ui_port=free_port(),
+            db_file=STATE_DIR / "temporal" / "demo.db",
+            say=say,
+        ) as stack:
             return deploy_and_check(stack)
     except KeyboardInterrupt:
         say("interrupted; everything stopped")

@@ -19,7 +19,12 @@ def main() -> int:
     interrupt_on_sigterm()
     try:
         with local_stack(
-            ui=True, temporal_port=7233, ui_port=8233, config_path=DEV_CONFIG, say=say
+            ui=True,
+            temporal_port=7233,
+            ui_port=8233,
+            config_path=DEV_CONFIG,
+            db_file=STATE_DIR / "temporal" / "dev.db",
+            say=say,
         ) as stack:
             print(instructions(stack), flush=True)
             assert stack.worker is not None, "local_stack starts a worker by default"

@@ -111,6 +111,7 @@ def local_stack(
     ui_port: int | None = 8233,
     *,
     config_path: Path = DEMO_CONFIG,
+    db_file: Path | None = None,
     service: str = "game",
     environment: str = "prod",
     players: int = 4,
@@ -124,7 +125,8 @@ def local_stack(
     ``ui`` False runs Temporal without its Web UI (``ui_port`` is then unused). Blue starts
     active on version 1 with ``players`` connected whose games end within ``game_seconds`` of
     being told to reconnect; green's game server plays ``new_version`` and has no players.
-    ``say`` receives a line for each thing started (the demo passes ``print``).
+    ``say`` receives a line for each thing started (the demo passes ``print``). ``db_file``
+    holds Temporal's state for this run (a fresh file each time), otherwise it is in memory.
     """
     with ExitStack() as stack:
         aws = stack.enter_context(moto_server())
@@ -133,7 +135,10 @@ def local_stack(
         stack.enter_context(environ(aws))
 
         ui_port = ui_port if ui else None
-        address = stack.enter_context(temporal_dev_server(temporal_port, ui_port))
+        if db_file is not None:
+            # moto's AWS starts empty every run: old histories would point at resources gone.
+            db_file.unlink(missing_ok=True)
+        address = stack.enter_context(temporal_dev_server(temporal_port, ui_port, db_file))
         ui_url = f"http://127.0.0.1:{ui_port}" if ui_port is not None else None
         say(f"Temporal dev server at {address}" + (f", Web UI at {ui_url}" if ui_url else ""))
 
