@@ -25,6 +25,7 @@ from models.activities import (
     UpdateServiceInput,
 )
 from models.colors import COLORS, Color
+from models.config import expand_url
 from models.observations import (
     CheckResult,
     ColorState,
@@ -147,7 +148,7 @@ class FakeAws:
         return [
             CheckResult(
                 name=check.name,
-                url=check.url.replace("{color_url}", arg.color_url or ""),
+                url=expand_url(check.url, arg.color_url),
                 passed=self.checks_pass,
                 status=status,
                 detail=f"HTTP {status}",
