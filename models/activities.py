@@ -98,3 +98,10 @@ class ConnectionsInput(BaseModel):
 class IntegrationChecksInput(BaseModel):
     checks: list[IntegrationCheck]
     color_url: str | None
+
+
+class AlarmsInput(BaseModel):
+    """CloudWatch alarms to read, by name, in one region."""
+
+    region: str
+    alarm_names: list[str]

@@ -127,6 +127,44 @@ class ConnectionsConfig(StrictModel):
         return None if value is None else check_url_template(value)
 
 
+class ApprovalConfig(StrictModel):
+    """How long a deployment that requires approval waits for it, and what happens then."""
+
+    timeout: Duration = timedelta(hours=24)
+    on_timeout: Literal["abort", "proceed"] = "abort"
+    """abort: scale the new color back to zero and fail; proceed: switch as if approved."""
+
+    @field_validator("timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("timeout must be greater than zero")
+        return value
+
+
+class BakeConfig(StrictModel):
+    """After the switch, both colors run for ``duration`` while ``alarms`` are watched."""
+
+    duration: Duration = timedelta(minutes=5)
+    """0s skips the bake: drain and cleanup start right after the switch."""
+    poll_interval: Duration = timedelta(seconds=15)
+    alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = []
+    """CloudWatch alarm names in the environment's region; any in ALARM rolls back."""
+
+    @model_validator(mode="after")
+    def _durations_and_alarms(self) -> Self:
+        if self.duration < timedelta(0):
+            raise ValueError("duration must not be negative")
+        if self.poll_interval <= timedelta(0):
+            raise ValueError("poll_interval must be greater than zero")
+        if self.alarms and self.duration == timedelta(0):
+            raise ValueError("alarms need a bake duration greater than zero to be watched")
+        repeated = sorted({a for a in self.alarms if self.alarms.count(a) > 1})
+        if repeated:
+            raise ValueError(f"alarms lists {', '.join(repeated)} more than once")
+        return self
+
+
 class IntegrationCheck(StrictModel):
     """One HTTP request against the new color while it has no public traffic."""
 
@@ -159,6 +197,8 @@ class EnvironmentConfig(StrictModel):
         timeout=timedelta(minutes=15), poll_interval=timedelta(seconds=15)
     )
     drain: WaitConfig = WaitConfig(timeout=timedelta(hours=2), poll_interval=timedelta(seconds=30))
+    approval: ApprovalConfig = ApprovalConfig()
+    bake: BakeConfig = BakeConfig()
     connections: ConnectionsConfig | None = None
     """Without it there is nothing to drain: the old color is shut down right after the switch."""
     integration_checks: list[IntegrationCheck] = []

@@ -2,13 +2,15 @@
 
 import re
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, Field, field_validator
 
 from models.colors import Color
 from models.config import EnvironmentConfig, StrictModel
-from models.observations import CheckResult, ConnectionCount, HealthObservation
+from models.deployment_phase import Phase as Phase
+from models.deployment_phase import State as State
+from models.messages import Approval, RollbackRecord
+from models.observations import AlarmState, CheckResult, ConnectionCount, HealthObservation
 
 # Versions and images end up in SSM, task definitions and HTTP headers: no spaces or shell
 # characters, so nothing downstream has to quote them.
@@ -28,6 +30,8 @@ class DeploymentRequest(StrictModel):
     """False: deploy and test the inactive color, then stop, without switching traffic."""
     shutdown_inactive_cluster: bool = True
     """False: leave the old color running after the switch (for an instant switch back)."""
+    require_approval: bool = False
+    """Wait for an approve message (``environment.approval``) before switching traffic."""
     requested_by: str = "unknown"
 
     @field_validator("version")
@@ -49,31 +53,6 @@ class DeploymentRequest(StrictModel):
                 " 123456789012.dkr.ecr.us-west-2.amazonaws.com/game:2"
             )
         return value
-
-
-class Phase(StrEnum):
-    """The steps of DESIGN.md §4, in order, plus the compensation."""
-
-    SETTING_UP = "setting_up"
-    DEPLOYING = "deploying"
-    WAITING_FOR_HEALTH = "waiting_for_health"
-    TESTING = "testing"
-    AWAITING_APPROVAL = "awaiting_approval"
-    SWITCHING = "switching"
-    BAKING = "baking"
-    DRAINING = "draining"
-    CLEANING_UP = "cleaning_up"
-    COMPENSATING = "compensating"
-    DONE = "done"
-
-
-class State(StrEnum):
-    """How a deployment stands or ended."""
-
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    ROLLED_BACK = "rolled_back"
 
 
 class PhaseEntry(BaseModel):
@@ -109,6 +88,7 @@ class DeploymentStatus(BaseModel):
     phases: list[PhaseEntry] = []
     switch_active_cluster: bool = True
     shutdown_inactive_cluster: bool = True
+    require_approval: bool = False
     active_color_before: Color | None = None
     target_color: Color | None = None
     active_color_after: Color | None = None
@@ -120,5 +100,12 @@ class DeploymentStatus(BaseModel):
     connection_checks: int = 0
     last_connections: ConnectionCount | None = None
     integration_results: list[CheckResult] = []
+    awaiting_approval_since: datetime | None = None
+    awaiting_approval_until: datetime | None = None
+    approval: Approval | None = None
+    bake_until: datetime | None = None
+    alarm_checks: int = 0
+    last_alarms: list[AlarmState] = []
+    rollback: RollbackRecord | None = None
     warnings: list[str] = []
     report: FailureReport | None = None

@@ -33,6 +33,16 @@ class ConnectionCount(BaseModel):
     checked_at: datetime
 
 
+class AlarmState(BaseModel):
+    """One CloudWatch alarm as DescribeAlarms reports it."""
+
+    name: str
+    state: str
+    """OK, ALARM or INSUFFICIENT_DATA; only ALARM rolls a deployment back."""
+    reason: str
+    updated_at: datetime | None = None
+
+
 class CheckResult(BaseModel):
     """One integration check against the new color."""
 

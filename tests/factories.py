@@ -29,6 +29,8 @@ ENVIRONMENT: dict[str, Any] = {
     },
     "health": {"timeout": "10m", "poll_interval": "15s"},
     "drain": {"timeout": "2h", "poll_interval": "30s"},
+    # No bake unless a test asks for one, so each test sees only the phases it is about.
+    "bake": {"duration": "0s"},
     "connections": {
         "url": "{color_url}/connections",
         "version_header": "X-Game-Version",

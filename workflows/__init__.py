@@ -1,5 +1,6 @@
 """Temporal workflows: deterministic orchestration only, every side effect is an activity."""
 
 from workflows.deployment import BlueGreenDeployment
+from workflows.switch_back import SwitchBack
 
-ALL_WORKFLOWS = [BlueGreenDeployment]
+ALL_WORKFLOWS = [BlueGreenDeployment, SwitchBack]

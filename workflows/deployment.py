@@ -1,32 +1,25 @@
 """One blue/green deployment of one service, one environment, one region (DESIGN.md §4).
 
 The workflow only decides; every AWS or HTTP call is an activity. Production is sacred: before
-the switch nothing touches the active color, and once traffic has moved, a failure moves it back
-to the old color before anything else is undone.
+the switch nothing touches the active color, and once traffic has moved, a failure or a rollback
+moves it back to the old color before anything else is undone.
 """
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import connections, ecs, integration_checks, ssm, traffic
+    from activities import alarms, connections, ecs, integration_checks
     from models.activities import (
-        CheckHealthInput,
+        AlarmsInput,
         ConnectionsInput,
         IntegrationChecksInput,
         RegisterTaskDefinitionInput,
-        RouterInput,
         ScaleToZeroInput,
-        ServiceRef,
-        SetActiveColorInput,
-        SetColorVersionInput,
-        SsmInput,
-        SwitchTrafficInput,
         UpdateServiceInput,
     )
     from models.colors import Color, other_color
@@ -40,37 +33,36 @@ with workflow.unsafe.imports_passed_through():
         State,
     )
     from models.durations import format_duration
-    from models.observations import ConnectionCount
+    from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
+    from models.observations import AlarmState, ConnectionCount
+    from workflows.calls import Calls, Interrupted, StepFailed
     from workflows.details import describe
-    from workflows.options import CALL_RETRY, CALL_TIMEOUT, RESTORE_RETRY
+    from workflows.environment import EnvironmentSteps
+    from workflows.options import CALL_RETRY, RESTORE_RETRY
     from workflows.waiting import poll_until
 
-ArgT = TypeVar("ArgT")
-ResultT = TypeVar("ResultT")
-
-
-class StepFailed(Exception):
-    """A step of the sequence could not be done; ``reason`` is written for people."""
-
-    def __init__(self, reason: str, error_type: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.error_type = error_type
+# Once a deployment is here, nothing more can be asked of it.
+_ENDING = (Phase.COMPENSATING, Phase.DONE)
 
 
 @workflow.defn(name="BlueGreenDeployment")
 class BlueGreenDeployment:
-    """Deploy a version to the inactive color, prove it, switch traffic, drain, shut the old down.
+    """Deploy a version to the inactive color, prove it, switch traffic, bake, drain, shut down.
 
-    Query ``status`` for a :class:`DeploymentStatus` at any time. The result is the final status;
-    a failed deployment fails the workflow with an ``ApplicationError`` of type
-    ``DeploymentFailed`` whose first detail is the final status, report included.
+    Query ``status`` for a :class:`DeploymentStatus` at any time. Messages, each both an update
+    (answers, and refuses with a reason) and a signal of the same name (for fire-and-forget
+    tools): ``approve`` (:class:`ApproveRequest`) and ``rollback`` (:class:`RollbackRequest`).
+
+    The result is the final status; a deployment that did not succeed fails the workflow with an
+    ``ApplicationError`` of type ``DeploymentFailed`` whose first detail is the final status.
     """
 
     @workflow.init
     def __init__(self, request: DeploymentRequest) -> None:
         self._request = request
         self._env = request.target
+        self._calls = Calls(interrupted=self._rollback_pending)
+        self._aws = EnvironmentSteps(request.target, self._calls)
         self._status = DeploymentStatus(
             deployment_id=workflow.info().workflow_id,
             service=request.service,
@@ -80,16 +72,111 @@ class BlueGreenDeployment:
             image=request.image,
             switch_active_cluster=request.switch_active_cluster,
             shutdown_inactive_cluster=request.shutdown_inactive_cluster,
+            require_approval=request.require_approval,
         )
         # What has been changed so far decides what a failure must undo.
         self._touched_new_color = False
         self._switch_started = False
         self._cleanup_started = False
+        self._restoring = False
 
     @workflow.query
     def status(self) -> DeploymentStatus:
         """The deployment as it stands now."""
         return self._status
+
+    # --- messages ---------------------------------------------------------------------------
+
+    @workflow.update(name="approve")
+    def approve(self, request: ApproveRequest) -> DeploymentStatus:
+        """Let a deployment waiting for approval switch traffic; refused when none is waiting."""
+        self._record_approval(request)
+        return self._status
+
+    @approve.validator
+    def _validate_approve(self, request: ApproveRequest) -> None:
+        refusal = self._approval_refusal()
+        if refusal:
+            raise ApplicationError(refusal, type="ApprovalRefused", non_retryable=True)
+
+    @workflow.signal(name="approve")
+    def approve_signal(self, request: ApproveRequest) -> None:
+        """The ``approve`` update as a signal: a refusal is recorded as a warning."""
+        refusal = self._approval_refusal()
+        if refusal:
+            self._status.warnings.append(f"ignored approve from {request.by}: {refusal}")
+            self._update_details()
+            return
+        self._record_approval(request)
+
+    @workflow.update(name="rollback")
+    def rollback(self, request: RollbackRequest) -> DeploymentStatus:
+        """Stop and put production back, by the phase's rule; refused once the old color is gone."""
+        self._record_rollback(request)
+        return self._status
+
+    @rollback.validator
+    def _validate_rollback(self, request: RollbackRequest) -> None:
+        refusal = self._rollback_refusal()
+        if refusal:
+            raise ApplicationError(refusal, type="RollbackRefused", non_retryable=True)
+
+    @workflow.signal(name="rollback")
+    def rollback_signal(self, request: RollbackRequest) -> None:
+        """The ``rollback`` update as a signal: a refusal is recorded as a warning."""
+        refusal = self._rollback_refusal()
+        if refusal:
+            self._status.warnings.append(f"ignored rollback from {request.by}: {refusal}")
+            self._update_details()
+            return
+        self._record_rollback(request)
+
+    def _approval_refusal(self) -> str | None:
+        approval = self._status.approval
+        if approval is not None:
+            return f"already approved by {approval.by} at {approval.at:%Y-%m-%d %H:%M:%S} UTC"
+        if self._status.phase != Phase.AWAITING_APPROVAL or self._rollback_pending():
+            return (
+                f"not waiting for approval (phase {self._status.phase.value},"
+                f" state {self._status.state.value})"
+            )
+        return None
+
+    def _record_approval(self, request: ApproveRequest) -> None:
+        self._status.approval = Approval(by=request.by, comment=request.comment, at=workflow.now())
+        workflow.logger.info("deployment %s approved by %s", self._status.deployment_id, request.by)
+        self._update_details()
+
+    def _rollback_refusal(self) -> str | None:
+        status = self._status
+        if status.rollback is not None:
+            return (
+                f"a rollback was already requested by {status.rollback.by} at"
+                f" {status.rollback.at:%Y-%m-%d %H:%M:%S} UTC"
+            )
+        if self._cleanup_started:
+            previous = status.versions_before.get(self._old) or "the previous version"
+            return (
+                f"{self._old} is already being shut down, so traffic cannot go back to it;"
+                f" deploy {previous} instead"
+            )
+        if status.state != State.RUNNING or status.phase in _ENDING:
+            return f"the deployment is already ending ({status.state.value}, {status.phase.value})"
+        return None
+
+    def _record_rollback(self, request: RollbackRequest) -> None:
+        self._status.rollback = RollbackRecord(
+            by=request.by, reason=request.reason, at=workflow.now(), phase=self._status.phase
+        )
+        workflow.logger.info(
+            "deployment %s: rollback requested by %s", self._status.deployment_id, request.by
+        )
+        self._update_details()
+
+    def _rollback_pending(self) -> bool:
+        return self._status.rollback is not None and not self._restoring
+
+    # --- the sequence -------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, request: DeploymentRequest) -> DeploymentStatus:
@@ -97,10 +184,13 @@ class BlueGreenDeployment:
         self._enter(Phase.SETTING_UP)
         try:
             await self._run_sequence()
-        except StepFailed as failure:
-            report = await self._end_restored(failure, State.FAILED)
+            self._calls.raise_if_interrupted()
+        except (StepFailed, Interrupted) as stop:
+            failure = stop if isinstance(stop, StepFailed) else self._rollback_failure()
+            report = await self._end_restored(failure)
+            verb = "rolled back" if self._status.state == State.ROLLED_BACK else "failed"
             raise ApplicationError(
-                f"failed in {report.phase.value}: {failure.reason}",
+                f"{verb} in {report.phase.value}: {failure.reason}",
                 self._status,
                 type="DeploymentFailed",
                 non_retryable=True,
@@ -121,9 +211,9 @@ class BlueGreenDeployment:
         await self._run_integration_checks()
         if not self._request.switch_active_cluster:
             return
-        # Step 5, approval, will wait here for an approve message.
+        await self._wait_for_approval()
         await self._switch_traffic()
-        # Step 7, the bake with alarm watching, will run here, both colors up.
+        await self._bake()
         if not self._request.shutdown_inactive_cluster:
             return
         await self._drain_old_connections()
@@ -132,22 +222,7 @@ class BlueGreenDeployment:
     # --- the steps -------------------------------------------------------------------------
 
     async def _set_up(self) -> None:
-        state = await self._call(
-            ssm.read_color_state,
-            SsmInput(region=self._env.region, ssm_prefix=self._env.ssm_prefix),
-            summary="read the active color and versions from SSM",
-        )
-        weights = await self._call(
-            traffic.read_router_weights,
-            self._router_input(),
-            summary=f"read the {self._env.router.kind} router's weights",
-        )
-        if weights.serving() != state.active_color:
-            raise StepFailed(
-                f"SSM says {state.active_color} is active but the router weights are "
-                f"blue={weights.blue} green={weights.green}; make them agree before deploying",
-                "RouterMismatch",
-            )
+        state = await self._aws.read_active_state()
         self._old: Color = state.active_color
         self._new: Color = other_color(state.active_color)
         self._status.active_color_before = self._old
@@ -159,11 +234,20 @@ class BlueGreenDeployment:
             self._status.warnings.append(
                 f"version {self._request.version} is already active on {self._old}"
             )
+        if self._env.bake.alarms and self._request.switch_active_cluster:
+            # Refuse before touching anything: a bake that starts in ALARM would only roll back.
+            firing = [a for a in await self._read_alarms() if a.state == "ALARM"]
+            if firing:
+                raise StepFailed(
+                    "alarm already in ALARM before deploying: "
+                    + "; ".join(f"{a.name}: {a.reason}" for a in firing),
+                    "AlarmFiring",
+                )
 
     async def _deploy_new_version(self) -> None:
         self._enter(Phase.DEPLOYING)
         env, new = self._env, self._new
-        arn = await self._call(
+        arn = await self._calls.activity(
             ecs.register_task_definition,
             RegisterTaskDefinitionInput(
                 region=env.region,
@@ -175,10 +259,12 @@ class BlueGreenDeployment:
         )
         self._status.task_definition_arn = arn
         self._touched_new_color = True
-        await self._call(
+        await self._calls.activity(
             ecs.update_service,
             UpdateServiceInput(
-                target=self._service(new), task_definition_arn=arn, desired_count=env.desired_count
+                target=self._aws.service(new),
+                task_definition_arn=arn,
+                desired_count=env.desired_count,
             ),
             summary=f"run {self._request.version} on {new} with {env.desired_count} tasks",
         )
@@ -189,14 +275,7 @@ class BlueGreenDeployment:
         new, health = self._new, self._env.health
 
         async def is_healthy() -> bool:
-            seen = await self._call(
-                ecs.check_health,
-                CheckHealthInput(
-                    target=self._service(new),
-                    target_group_arn=self._env.color(new).target_group_arn,
-                ),
-                summary=f"is {new} healthy?",
-            )
+            seen = await self._aws.check_health(new)
             if seen.healthy and seen.task_definition_arn != self._status.task_definition_arn:
                 # A healthy service still on the old revision is not the new version.
                 seen = seen.model_copy(
@@ -208,7 +287,11 @@ class BlueGreenDeployment:
             return seen.healthy
 
         if not await poll_until(
-            is_healthy, poll_interval=health.poll_interval, timeout=health.timeout, what="health"
+            is_healthy,
+            poll_interval=health.poll_interval,
+            timeout=health.timeout,
+            what="health",
+            sleep=self._calls.pause,
         ):
             last = self._status.last_health
             raise StepFailed(
@@ -222,10 +305,11 @@ class BlueGreenDeployment:
         if not checks:
             return
         self._enter(Phase.TESTING)
-        results = await self._call(
+        results = await self._calls.activity(
             integration_checks.run_integration_checks,
             IntegrationChecksInput(checks=checks, color_url=self._env.color(self._new).url),
             summary=f"{len(checks)} integration checks against {self._new}",
+            read_only=True,
         )
         self._status.integration_results = results
         failed = [r for r in results if not r.passed]
@@ -236,23 +320,82 @@ class BlueGreenDeployment:
                 "IntegrationChecksFailed",
             )
 
+    async def _wait_for_approval(self) -> None:
+        if not self._request.require_approval:
+            return
+        self._enter(Phase.AWAITING_APPROVAL)
+        policy = self._env.approval
+        self._status.awaiting_approval_since = workflow.now()
+        self._status.awaiting_approval_until = workflow.now() + policy.timeout
+        self._update_details()
+        try:
+            await workflow.wait_condition(
+                lambda: self._status.approval is not None or self._rollback_pending(),
+                timeout=policy.timeout,
+                timeout_summary=f"approval, at most {format_duration(policy.timeout)}",
+            )
+        except TimeoutError:
+            waited = format_duration(policy.timeout)
+            if policy.on_timeout == "abort":
+                raise StepFailed(
+                    f"nobody approved within {waited}; aborted as configured", "ApprovalTimeout"
+                ) from None
+            self._status.approval = Approval(
+                by="timeout",
+                comment=f"nobody approved within {waited}; proceeding as configured",
+                at=workflow.now(),
+            )
+            self._status.warnings.append(self._status.approval.comment)
+        self._calls.raise_if_interrupted()
+
     async def _switch_traffic(self) -> None:
         self._enter(Phase.SWITCHING)
         new = self._new
         self._switch_started = True
-        await self._set_active(new, CALL_RETRY)
+        await self._aws.set_active(new)
         await self._route_all_to(new, CALL_RETRY)
         conns = self._env.connections
         if conns and conns.notify_url:
             # Best effort: players still leave when their game ends; the drain timeout bounds it.
             try:
-                await self._call(
+                await self._calls.activity(
                     connections.notify_reconnect,
                     self._connections_input(conns.notify_url),
                     summary=f"tell {self._old}'s clients to reconnect after their game",
                 )
             except StepFailed as failure:
                 self._status.warnings.append(f"reconnect notification failed: {failure.reason}")
+
+    async def _bake(self) -> None:
+        bake = self._env.bake
+        # Deployments started before the bake existed replay without it (same commands).
+        if not bake.duration or not workflow.patched("bake"):
+            return
+        self._enter(Phase.BAKING)
+        self._status.bake_until = workflow.now() + bake.duration
+        self._update_details()
+        if not bake.alarms:
+            await self._calls.pause(bake.duration, f"bake {format_duration(bake.duration)}")
+            return
+
+        async def alarm_fired() -> bool:
+            states = await self._read_alarms()
+            self._status.alarm_checks += 1
+            self._status.last_alarms = states
+            self._update_details()
+            return any(a.state == "ALARM" for a in states)
+
+        if await poll_until(
+            alarm_fired,
+            poll_interval=bake.poll_interval,
+            timeout=bake.duration,
+            what="alarm",
+            sleep=self._calls.pause,
+        ):
+            firing = [a for a in self._status.last_alarms if a.state == "ALARM"]
+            raise StepFailed(
+                "; ".join(f"alarm {a.name} is in ALARM: {a.reason}" for a in firing), "AlarmFired"
+            )
 
     async def _drain_old_connections(self) -> None:
         conns = self._env.connections
@@ -264,8 +407,11 @@ class BlueGreenDeployment:
 
         async def is_drained() -> bool:
             try:
-                seen = await self._call(
-                    connections.count_connections, request, summary=f"clients left on {old}"
+                seen = await self._calls.activity(
+                    connections.count_connections,
+                    request,
+                    summary=f"clients left on {old}",
+                    read_only=True,
                 )
             except StepFailed as failure:
                 # Counting is advisory: keep polling until the drain timeout.
@@ -281,7 +427,11 @@ class BlueGreenDeployment:
             return seen.count == 0
 
         if not await poll_until(
-            is_drained, poll_interval=drain.poll_interval, timeout=drain.timeout, what="connections"
+            is_drained,
+            poll_interval=drain.poll_interval,
+            timeout=drain.timeout,
+            what="connections",
+            sleep=self._calls.pause,
         ):
             last = self._status.last_connections
             left = "an unknown number of" if last is None or last.count is None else last.count
@@ -291,25 +441,48 @@ class BlueGreenDeployment:
             )
 
     async def _clean_up_old_color(self) -> None:
+        # The last safe point: from here on the old color cannot take the traffic back.
+        self._calls.raise_if_interrupted()
         self._enter(Phase.CLEANING_UP)
         self._cleanup_started = True
-        await self._call(
+        await self._calls.activity(
             ecs.scale_to_zero,
-            ScaleToZeroInput(target=self._service(self._old)),
+            ScaleToZeroInput(target=self._aws.service(self._old)),
             summary=f"scale {self._old} to 0",
         )
 
-    # --- failure: put production back ---------------------------------------------------------
+    async def _read_alarms(self) -> list[AlarmState]:
+        names = self._env.bake.alarms
+        return await self._calls.activity(
+            alarms.read_alarm_states,
+            AlarmsInput(region=self._env.region, alarm_names=names),
+            summary=f"CloudWatch alarms: {', '.join(names)}",
+            read_only=True,
+        )
 
-    async def _end_restored(
-        self, failure: StepFailed, state: State = State.ROLLED_BACK
-    ) -> FailureReport:
-        """Record the failure, undo what was done (DESIGN.md §4 table), and end in ``state``."""
+    # --- failure and rollback: put production back ----------------------------------------------
+
+    def _rollback_failure(self) -> StepFailed:
+        record = self._status.rollback
+        assert record is not None
+        return StepFailed(
+            f"rollback requested by {record.by}: {record.reason}", "RollbackRequested"
+        )
+
+    async def _end_restored(self, failure: StepFailed) -> FailureReport:
+        """Record the failure, undo what was done (DESIGN.md §4 table), and end.
+
+        Before the switch that ends FAILED (ROLLED_BACK when someone asked for it); once the
+        switch has started, putting the old color back in service is a rollback.
+        """
+        self._restoring = True
         report = FailureReport(
             phase=self._status.phase, reason=failure.reason, error_type=failure.error_type
         )
         self._status.report = report
-        self._status.state = state
+        asked = failure.error_type in ("RollbackRequested", "Cancelled")
+        rolled_back = asked or (self._switch_started and not self._cleanup_started)
+        self._status.state = State.ROLLED_BACK if rolled_back else State.FAILED
         self._enter(Phase.COMPENSATING)
         for description, restore in self._restore_steps():
             try:
@@ -319,6 +492,8 @@ class BlueGreenDeployment:
                 report.compensation_errors.append(f"{description}: {err.reason}")
                 break
             report.compensation.append(description)
+        if report.compensation_errors:
+            self._status.state = State.FAILED
         self._enter(Phase.DONE)
         return report
 
@@ -331,7 +506,10 @@ class BlueGreenDeployment:
             old = self._old
             steps += [
                 (f"traffic back to {old}", lambda: self._route_all_to(old, RESTORE_RETRY)),
-                (f"SSM active color back to {old}", lambda: self._set_active(old, RESTORE_RETRY)),
+                (
+                    f"SSM active color back to {old}",
+                    lambda: self._aws.set_active(old, RESTORE_RETRY),
+                ),
             ]
         if self._touched_new_color:
             new = self._new
@@ -346,79 +524,22 @@ class BlueGreenDeployment:
         return steps
 
     async def _scale_new_to_zero(self) -> None:
-        await self._call(
+        await self._calls.activity(
             ecs.scale_to_zero,
-            ScaleToZeroInput(target=self._service(self._new)),
+            ScaleToZeroInput(target=self._aws.service(self._new)),
             summary=f"restore: scale {self._new} to 0",
             retry=RESTORE_RETRY,
         )
 
     # --- shared calls ---------------------------------------------------------------------------
 
-    async def _set_active(self, color: Color, retry: RetryPolicy) -> None:
-        await self._call(
-            ssm.set_active_color,
-            SetActiveColorInput(
-                region=self._env.region, ssm_prefix=self._env.ssm_prefix, color=color
-            ),
-            summary=f"SSM: {color} is the active color",
-            retry=retry,
-        )
-
     async def _route_all_to(self, color: Color, retry: RetryPolicy) -> None:
-        await self._call(
-            traffic.switch_traffic,
-            SwitchTrafficInput(**self._router_input().model_dump(), to_color=color),
-            summary=f"send all traffic to {color}",
-            retry=retry,
-        )
+        await self._aws.route_all_to(color, retry)
         self._status.active_color_after = color
 
     async def _set_version(self, color: Color, version: str | None, retry: RetryPolicy) -> None:
-        await self._call(
-            ssm.set_color_version,
-            SetColorVersionInput(
-                region=self._env.region,
-                ssm_prefix=self._env.ssm_prefix,
-                color=color,
-                version=version,
-            ),
-            summary=f"SSM: {color} runs {version or '(none)'}",
-            retry=retry,
-        )
+        await self._aws.set_version(color, version, retry)
         self._status.versions_after[color] = version
-
-    async def _call(
-        self,
-        activity: Callable[[ArgT], ResultT],
-        arg: ArgT,
-        *,
-        summary: str,
-        retry: RetryPolicy = CALL_RETRY,
-    ) -> ResultT:
-        """Run an activity; its failure becomes a StepFailed carrying AWS's own message."""
-        try:
-            return await workflow.execute_activity(
-                activity,
-                arg,
-                start_to_close_timeout=CALL_TIMEOUT,
-                retry_policy=retry,
-                summary=summary,
-            )
-        except ActivityError as err:
-            cause = err.cause
-            message = cause.message if isinstance(cause, FailureError) else str(err)
-            error_type = cause.type if isinstance(cause, ApplicationError) and cause.type else None
-            raise StepFailed(
-                f"{summary}: {message}", error_type or type(cause or err).__name__
-            ) from err
-
-    def _service(self, color: Color) -> ServiceRef:
-        return ServiceRef.of(self._env.region, self._env.ssm_prefix, color, self._env.color(color))
-
-    def _router_input(self) -> RouterInput:
-        env = self._env
-        return RouterInput(region=env.region, router=env.router, blue=env.blue, green=env.green)
 
     def _connections_input(self, url_template: str) -> ConnectionsInput:
         """A request about the old color's clients, carrying the old version in the header."""

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from models.deployment import DeploymentStatus
+from models.deployment import DeploymentStatus, Phase
 from models.durations import format_duration
 
 
@@ -27,6 +27,25 @@ def describe(status: DeploymentStatus, now: datetime) -> str:
         seen = status.last_connections
         left = seen.count if seen.count is not None else f"unknown ({seen.error})"
         lines.append(f"- connections left: {left} ({status.connection_checks} checks)")
+    if status.phase == Phase.AWAITING_APPROVAL and status.awaiting_approval_until:
+        lines.append(
+            f"- **waiting for approval** until {status.awaiting_approval_until:%Y-%m-%d %H:%M} UTC"
+            f" (`client.py approve {status.deployment_id}`)"
+        )
+    if status.approval:
+        approval = status.approval
+        comment = f": {approval.comment}" if approval.comment else ""
+        lines.append(f"- approved by {approval.by} at {approval.at:%H:%M:%S} UTC{comment}")
+    if status.phase == Phase.BAKING and status.bake_until:
+        lines.append(f"- baking until {status.bake_until:%H:%M:%S} UTC, both colors running")
+    if status.last_alarms:
+        alarms = ", ".join(f"{a.name} {a.state}" for a in status.last_alarms)
+        lines.append(f"- alarms: {alarms} ({status.alarm_checks} checks)")
+    if status.rollback:
+        lines.append(
+            f"- rollback requested by {status.rollback.by} in {status.rollback.phase.value}:"
+            f" {status.rollback.reason}"
+        )
     if status.report:
         lines.append(f"- failed in {status.report.phase.value}: {status.report.reason}")
     return "\n".join(lines)

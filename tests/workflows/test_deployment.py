@@ -207,7 +207,8 @@ async def test_a_failure_after_the_switch_moves_traffic_back_first(
     aws = FakeAws(failures={"switch_traffic": [denied]})
     status = await deploy(time_skipping, aws)
 
-    assert status.state == State.FAILED
+    # Once the switch has begun, putting the old color back is a rollback (DESIGN.md §4 table).
+    assert status.state == State.ROLLED_BACK
     assert status.report is not None
     assert status.report.phase == Phase.SWITCHING
     assert status.report.error_type == "AccessDenied"

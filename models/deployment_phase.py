@@ -1,0 +1,28 @@
+"""The phases of a deployment and how it ends, shared by the status and the messages."""
+
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    """The steps of DESIGN.md §4, in order, plus the compensation."""
+
+    SETTING_UP = "setting_up"
+    DEPLOYING = "deploying"
+    WAITING_FOR_HEALTH = "waiting_for_health"
+    TESTING = "testing"
+    AWAITING_APPROVAL = "awaiting_approval"
+    SWITCHING = "switching"
+    BAKING = "baking"
+    DRAINING = "draining"
+    CLEANING_UP = "cleaning_up"
+    COMPENSATING = "compensating"
+    DONE = "done"
+
+
+class State(StrEnum):
+    """How a deployment stands or ended."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    ROLLED_BACK = "rolled_back"

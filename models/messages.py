@@ -1,0 +1,43 @@
+"""Messages people send to a running deployment (approve, rollback) and what it records of them.
+
+The same models arrive from ``client.py`` and from the Temporal CLI, e.g.
+``temporal workflow update execute --name approve --input '{"by": "alice"}'``.
+"""
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from models.config import StrictModel
+from models.deployment_phase import Phase
+
+
+class ApproveRequest(StrictModel):
+    """Let a deployment waiting for approval switch traffic."""
+
+    by: str = Field(default="unknown", min_length=1, max_length=200)
+    comment: str = Field(default="", max_length=2000)
+
+
+class RollbackRequest(StrictModel):
+    """Stop a deployment and put production back as it was (DESIGN.md §4 table)."""
+
+    reason: str = Field(min_length=1, max_length=2000)
+    by: str = Field(default="unknown", min_length=1, max_length=200)
+
+
+class Approval(BaseModel):
+    """Who let the deployment switch, when and why; ``by`` is "timeout" for on_timeout=proceed."""
+
+    by: str
+    comment: str
+    at: datetime
+
+
+class RollbackRecord(BaseModel):
+    """A rollback someone asked for, and the phase the deployment was in when it arrived."""
+
+    by: str
+    reason: str
+    at: datetime
+    phase: Phase
