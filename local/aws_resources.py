@@ -17,6 +17,7 @@ from models.colors import COLORS, Color
 from models.config import DeployConfig, load_config
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_elbv2.type_defs import TargetDescriptionTypeDef
@@ -44,6 +45,8 @@ class DemoResources(BaseModel):
     listener_arn: str
     urls: dict[Color, str]
     """The sample game server playing each color: the worker reaches the colors here."""
+    alarm_names: list[str]
+    """CloudWatch alarms watched during the bake (``set_alarm_state`` fires them)."""
 
 
 def create_demo_resources(
@@ -119,6 +122,8 @@ def create_demo_resources(
             Name=f"{ssm_prefix}/{parameter}", Value=value, Type="String", Overwrite=True
         )
 
+    alarm_names = [_error_alarm(region, name, load_balancer_arn)]
+
     return DemoResources(
         region=region,
         service=service,
@@ -134,7 +139,29 @@ def create_demo_resources(
         load_balancer_arn=load_balancer_arn,
         listener_arn=listener_arn,
         urls={"blue": blue_url, "green": green_url},
+        alarm_names=alarm_names,
     )
+
+
+def _error_alarm(region: str, name: str, load_balancer_arn: str) -> str:
+    """An alarm on the load balancer's 5xx count, in OK: what a bake would watch."""
+    alarm_name = f"{name}-5xx"
+    cloudwatch: CloudWatchClient = boto3.client("cloudwatch", region_name=region)
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm_name,
+        Namespace="AWS/ApplicationELB",
+        MetricName="HTTPCode_Target_5XX_Count",
+        Dimensions=[
+            {"Name": "LoadBalancer", "Value": load_balancer_arn.split(":loadbalancer/")[-1]}
+        ],
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=10,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName=alarm_name, StateValue="OK", StateReason="demo start")
+    return alarm_name
 
 
 def create_network(region: str) -> tuple[list[str], str, str]:
@@ -248,6 +275,13 @@ poll_interval = "1s"
 [environments.{r.environment}.drain]
 timeout = "2m"
 poll_interval = "1s"
+
+# Both colors run for a few seconds after the switch while the 5xx alarm is watched; an alarm
+# in ALARM moves the traffic back to the old color.
+[environments.{r.environment}.bake]
+duration = "3s"
+poll_interval = "1s"
+alarms = {q(r.alarm_names)}
 
 # The sample game service counts its players per client version and tells them to reconnect.
 [environments.{r.environment}.connections]
