@@ -12,6 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from models.activities import (
+    AlarmsInput,
     CheckHealthInput,
     ConnectionsInput,
     IntegrationChecksInput,
@@ -27,6 +28,7 @@ from models.activities import (
 from models.colors import COLORS, Color
 from models.config import expand_url
 from models.observations import (
+    AlarmState,
     CheckResult,
     ColorState,
     ConnectionCount,
@@ -56,7 +58,10 @@ class FakeAws:
     checks_pass: bool = True
     failures: dict[str, list[ApplicationError]] = field(default_factory=dict)
     """Activity name → errors its next calls raise, one per call, then it works again."""
+    alarms: dict[str, list[str]] = field(default_factory=dict)
+    """Alarm name → states answered in turn (OK, ALARM, …); the last one repeats."""
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    alarm_checks: int = 0
     health_checks: int = 0
     connection_checks: int = 0
 
@@ -75,6 +80,7 @@ class FakeAws:
             self.notify_reconnect,
             self.count_connections,
             self.scale_to_zero,
+            self.read_alarm_states,
         ]
 
     def names(self) -> list[str]:
@@ -184,3 +190,22 @@ class FakeAws:
         self._record("scale_to_zero", arg)
         self._require_inactive(arg.target.color)
         self.desired[arg.target.color] = 0
+
+    @activity.defn(name="read_alarm_states")
+    async def read_alarm_states(self, arg: AlarmsInput) -> list[AlarmState]:
+        self._record("read_alarm_states", arg)
+        turn = self.alarm_checks
+        self.alarm_checks += 1
+        missing = [name for name in arg.alarm_names if name not in self.alarms]
+        if missing:
+            raise ApplicationError(
+                f"cloudwatch: no alarm named {', '.join(missing)}",
+                type="AlarmNotFound",
+                non_retryable=True,
+            )
+        states = []
+        for name in arg.alarm_names:
+            answers = self.alarms[name]
+            state = answers[min(turn, len(answers) - 1)]
+            states.append(AlarmState(name=name, state=state, reason=f"{name} is {state}"))
+        return states
