@@ -1,67 +1,30 @@
 """The one-region workflow's branches, on the time-skipping server with fake activities."""
 
-import uuid
 from datetime import timedelta
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from models.deployment import DeploymentRequest, DeploymentStatus, Phase, State
+from models.deployment import Phase, State
 from tests.factories import deployment_request, environment
+from tests.workflows.driving import (
+    assert_blue_untouched,
+    deploy,
+    phases,
+    running_worker,
+    start,
+)
 from tests.workflows.fake_aws import FakeAws
 from workflows.deployment import BlueGreenDeployment
-
-
-def _worker(env: WorkflowEnvironment, aws: FakeAws, task_queue: str) -> Worker:
-    return Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=[BlueGreenDeployment],
-        activities=aws.activities(),
-    )
-
-
-async def deploy(
-    env: WorkflowEnvironment, aws: FakeAws, request: DeploymentRequest | None = None
-) -> DeploymentStatus:
-    """Run one deployment to its end and return its final status, failed or not."""
-    task_queue = f"deploy-{uuid.uuid4()}"
-    async with _worker(env, aws, task_queue):
-        try:
-            return await env.client.execute_workflow(
-                BlueGreenDeployment.run,
-                request or deployment_request(),
-                id=f"deployment-{uuid.uuid4()}",
-                task_queue=task_queue,
-            )
-        except WorkflowFailureError as err:
-            assert isinstance(err.cause, ApplicationError)
-            assert err.cause.type == "DeploymentFailed"
-            return DeploymentStatus.model_validate(err.cause.details[0])
-
-
-def phases(status: DeploymentStatus) -> list[Phase]:
-    return [entry.phase for entry in status.phases]
-
-
-def assert_blue_untouched(aws: FakeAws) -> None:
-    """Production as it was: blue active, all traffic, 2 tasks on version 1."""
-    assert aws.active == "blue"
-    assert aws.weights == {"blue": 100, "green": 0}
-    assert aws.desired["blue"] == 2
-    assert aws.versions["blue"] == "1"
-    touched = [name for name, arg in aws.calls if getattr(arg, "target", None) is not None]
-    assert all(arg.target.color == "green" for name, arg in aws.calls if name in touched)
 
 
 async def test_happy_path_switches_drains_and_shuts_down_the_old_color(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     aws = FakeAws(connections=[5, 3, 1, 0])
-    status = await deploy(time_skipping, aws)
+    status = await deploy(time_skipping.client, aws)
 
     assert status.state == State.SUCCEEDED
     assert phases(status) == [
@@ -111,7 +74,9 @@ async def test_without_switch_the_new_version_waits_on_the_inactive_color(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     aws = FakeAws()
-    status = await deploy(time_skipping, aws, deployment_request(switch_active_cluster=False))
+    status = await deploy(
+        time_skipping.client, aws, deployment_request(switch_active_cluster=False)
+    )
 
     assert status.state == State.SUCCEEDED
     assert phases(status)[-2:] == [Phase.TESTING, Phase.DONE]
@@ -125,7 +90,9 @@ async def test_without_shutdown_the_old_color_keeps_running_after_the_switch(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     aws = FakeAws(connections=[9])
-    status = await deploy(time_skipping, aws, deployment_request(shutdown_inactive_cluster=False))
+    status = await deploy(
+        time_skipping.client, aws, deployment_request(shutdown_inactive_cluster=False)
+    )
 
     assert status.state == State.SUCCEEDED
     assert phases(status)[-2:] == [Phase.SWITCHING, Phase.DONE]
@@ -139,7 +106,7 @@ async def test_health_timeout_fails_and_scales_the_new_color_back_to_zero(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     aws = FakeAws(healthy_after=None)
-    status = await deploy(time_skipping, aws)
+    status = await deploy(time_skipping.client, aws)
 
     assert status.state == State.FAILED
     assert status.report is not None
@@ -164,7 +131,7 @@ async def test_failed_integration_checks_fail_before_any_traffic_moves(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     aws = FakeAws(checks_pass=False)
-    status = await deploy(time_skipping, aws)
+    status = await deploy(time_skipping.client, aws)
 
     assert status.state == State.FAILED
     assert status.report is not None
@@ -182,7 +149,7 @@ async def test_a_two_hour_drain_times_out_in_test_seconds_and_then_shuts_down(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     aws = FakeAws(connections=[7])
-    status = await deploy(time_skipping, aws)
+    status = await deploy(time_skipping.client, aws)
 
     assert status.state == State.SUCCEEDED
     # 2 h polled every 30 s: one check at the start, then one per interval.
@@ -205,7 +172,7 @@ async def test_a_failure_after_the_switch_moves_traffic_back_first(
         non_retryable=True,
     )
     aws = FakeAws(failures={"switch_traffic": [denied]})
-    status = await deploy(time_skipping, aws)
+    status = await deploy(time_skipping.client, aws)
 
     # Once the switch has begun, putting the old color back is a rollback (DESIGN.md §4 table).
     assert status.state == State.ROLLED_BACK
@@ -236,7 +203,7 @@ async def test_a_router_that_disagrees_with_ssm_stops_before_anything_changes(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     aws = FakeAws(weights={"blue": 50, "green": 50})
-    status = await deploy(time_skipping, aws)
+    status = await deploy(time_skipping.client, aws)
 
     assert status.state == State.FAILED
     assert status.report is not None
@@ -256,7 +223,7 @@ async def test_a_permanent_aws_error_fails_at_once_with_aws_message(
         non_retryable=True,
     )
     aws = FakeAws(failures={"update_service": [missing]})
-    status = await deploy(time_skipping, aws)
+    status = await deploy(time_skipping.client, aws)
 
     assert status.state == State.FAILED
     assert status.report is not None
@@ -273,7 +240,7 @@ async def test_a_throttled_call_is_retried_and_the_deployment_goes_on(
 ) -> None:
     throttled = ApplicationError("DescribeServices: ThrottlingException: Rate exceeded")
     aws = FakeAws(failures={"check_health": [throttled, throttled]})
-    status = await deploy(time_skipping, aws)
+    status = await deploy(time_skipping.client, aws)
 
     assert status.state == State.SUCCEEDED
     assert aws.names().count("check_health") == 3
@@ -288,7 +255,7 @@ async def test_a_failed_cleanup_does_not_move_traffic_back_to_a_color_going_down
         non_retryable=True,
     )
     aws = FakeAws(failures={"scale_to_zero": [denied]})
-    status = await deploy(time_skipping, aws)
+    status = await deploy(time_skipping.client, aws)
 
     assert status.state == State.FAILED
     assert status.report is not None
@@ -303,7 +270,7 @@ async def test_without_connections_config_the_old_color_shuts_down_after_the_swi
 ) -> None:
     aws = FakeAws()
     request = deployment_request(environment(connections=None, integration_checks=[]))
-    status = await deploy(time_skipping, aws, request)
+    status = await deploy(time_skipping.client, aws, request)
 
     assert status.state == State.SUCCEEDED
     assert Phase.DRAINING not in phases(status)
@@ -315,16 +282,8 @@ async def test_cancelling_restores_production_and_ends_cancelled(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     aws = FakeAws(healthy_after=None)
-    task_queue = f"deploy-{uuid.uuid4()}"
-    async with _worker(time_skipping, aws, task_queue):
-        handle: WorkflowHandle[
-            BlueGreenDeployment, DeploymentStatus
-        ] = await time_skipping.client.start_workflow(
-            BlueGreenDeployment.run,
-            deployment_request(),
-            id=f"deployment-{uuid.uuid4()}",
-            task_queue=task_queue,
-        )
+    async with running_worker(time_skipping.client, aws) as task_queue:
+        handle = await start(time_skipping.client, task_queue)
         while (await handle.query(BlueGreenDeployment.status)).health_checks < 3:
             await time_skipping.sleep(15)
         await handle.cancel()

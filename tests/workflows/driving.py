@@ -1,0 +1,85 @@
+"""Running the workflows on a test server with fake activities, and steering them by phase."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from models.deployment import DeploymentRequest, DeploymentStatus, Phase
+from tests.factories import deployment_request
+from tests.workflows.fake_aws import FakeAws
+from workflows import ALL_WORKFLOWS
+from workflows.deployment import BlueGreenDeployment
+
+Handle = WorkflowHandle[BlueGreenDeployment, DeploymentStatus]
+
+
+@asynccontextmanager
+async def running_worker(client: Client, aws: FakeAws) -> AsyncIterator[str]:
+    """A worker with every workflow and ``aws``'s fake activities; yields its task queue."""
+    task_queue = f"deploy-{uuid.uuid4()}"
+    async with Worker(
+        client, task_queue=task_queue, workflows=ALL_WORKFLOWS, activities=aws.activities()
+    ):
+        yield task_queue
+
+
+async def start(
+    client: Client, task_queue: str, request: DeploymentRequest | None = None, **options: Any
+) -> Handle:
+    """Start a deployment (game 2 to prod unless ``request`` says otherwise)."""
+    return await client.start_workflow(
+        BlueGreenDeployment.run,
+        request or deployment_request(),
+        id=f"deployment-{uuid.uuid4()}",
+        task_queue=task_queue,
+        **options,
+    )
+
+
+async def outcome(handle: Handle) -> DeploymentStatus:
+    """The final status, whether the deployment succeeded or not."""
+    try:
+        return await handle.result()
+    except WorkflowFailureError as err:
+        assert isinstance(err.cause, ApplicationError)
+        assert err.cause.type == "DeploymentFailed"
+        return DeploymentStatus.model_validate(err.cause.details[0])
+
+
+async def deploy(
+    client: Client, aws: FakeAws, request: DeploymentRequest | None = None
+) -> DeploymentStatus:
+    """Run one deployment to its end and return its final status, failed or not."""
+    async with running_worker(client, aws) as task_queue:
+        return await outcome(await start(client, task_queue, request))
+
+
+async def wait_for_phase(handle: Handle, phase: Phase, seconds: float = 30) -> DeploymentStatus:
+    """Poll the status query until the deployment is in ``phase`` (real time: no skipping)."""
+    for _ in range(int(seconds / 0.05)):
+        status = await handle.query(BlueGreenDeployment.status)
+        if status.phase == phase:
+            return status
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id} never reached {phase.value}; last: {status.phase.value}")
+
+
+def phases(status: DeploymentStatus) -> list[Phase]:
+    """The phases a deployment went through, in order."""
+    return [entry.phase for entry in status.phases]
+
+
+def assert_blue_untouched(aws: FakeAws) -> None:
+    """Production as it was: blue active, all traffic, 2 tasks on version 1."""
+    assert aws.active == "blue"
+    assert aws.weights == {"blue": 100, "green": 0}
+    assert aws.desired["blue"] == 2
+    assert aws.versions["blue"] == "1"
+    touched = [name for name, arg in aws.calls if getattr(arg, "target", None) is not None]
+    assert all(arg.target.color == "green" for name, arg in aws.calls if name in touched)
