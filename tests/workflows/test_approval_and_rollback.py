@@ -104,10 +104,10 @@ async def test_approval_timeout_proceeds_when_configured(
 
     assert status.state == State.SUCCEEDED
     assert status.approval is not None and status.approval.by == "timeout"
-    waited = status.approval.at - status.phases[phases(status).index(Phase.AWAITING_APPROVAL)].entered_at
+    waited = (
+        status.approval.at - status.phases[phases(status).index(Phase.AWAITING_APPROVAL)].entered_at
+    )
     assert timedelta(minutes=30) <= waited < timedelta(minutes=30, seconds=1)
-        phases(status).index(Phase.AWAITING_APPROVAL)
-    ].entered_at == timedelta(minutes=30)
     assert any("nobody approved within 30m" in w for w in status.warnings)
     assert aws.active == "green"
 
