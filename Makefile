@@ -36,9 +36,9 @@ demo: $(STAMP)
 dev: $(STAMP)
 	$(PY) -m local.dev
 
-## make record-histories: re-record the histories the replay test guards (only on purpose)
+## make record-histories: record histories for new scenarios (NAMES="a b" re-records those, on purpose)
 record-histories: $(STAMP)
-	$(PY) -m tests.workflows.record_histories
+	$(PY) -m tests.workflows.record_histories $(NAMES)
 
 clean:
 	rm -rf $(VENV) .local .mypy_cache .pytest_cache .ruff_cache

@@ -1,73 +1,130 @@
 """Record the histories the replay test replays: ``python -m tests.workflows.record_histories``.
 
-Re-record only on purpose, after a workflow change that is meant to be incompatible and is
-guarded (``workflow.patched``, or a new workflow type) for deployments already running.
+Without arguments only scenarios that have no history yet are recorded: the histories already
+here were made by earlier versions of the workflows, and replaying them is what proves that
+deployments started by those versions still run on the current code. Re-record one on purpose
+(``… record_histories NAME``) only after an incompatible change that is guarded
+(``workflow.patched``, or a new workflow type) for the executions already running.
 """
 
 import asyncio
 import contextlib
-import uuid
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from cli import exit_now
-from tests.factories import deployment_request
+from models.deployment import Phase
+from models.messages import ApproveRequest, RollbackRequest
+from models.switch import SwitchRequest
+from tests.factories import deployment_request, environment
 from tests.workflows.conftest import TEST_SERVER
+from tests.workflows.driving import running_worker, wait_for_phase
 from tests.workflows.fake_aws import FakeAws
 from workflows.deployment import BlueGreenDeployment
+from workflows.switch_back import SwitchBack
 
 HISTORIES = Path(__file__).parent / "histories"
+BAKE = {"duration": "10m", "poll_interval": "1m", "alarms": ["game-5xx"]}
 
 
-def scenarios() -> dict[str, FakeAws]:
-    """One history per path through the workflow that running deployments may be on."""
+@dataclass
+class Scenario:
+    """A workflow run with fake AWS, and the signals sent to it when it reaches a phase."""
+
+    aws: FakeAws
+    arg: BaseModel = field(default_factory=deployment_request)
+    signals: list[tuple[Phase, str, BaseModel]] = field(default_factory=list)
+
+
+def scenarios() -> dict[str, Scenario]:
+    """One history per path through the workflows that running executions may be on."""
     denied = ApplicationError(
         "ModifyListener: AccessDenied: denied", type="AccessDenied", non_retryable=True
     )
     return {
-        "succeeded_after_drain": FakeAws(connections=[3, 1, 0]),
-        "failed_health_timeout": FakeAws(healthy_after=None),
-        "failed_after_switch_restored": FakeAws(failures={"switch_traffic": [denied]}),
+        "succeeded_after_drain": Scenario(FakeAws(connections=[3, 1, 0])),
+        "failed_health_timeout": Scenario(FakeAws(healthy_after=None)),
+        "failed_after_switch_restored": Scenario(FakeAws(failures={"switch_traffic": [denied]})),
+        "approved_baked_drained": Scenario(
+            FakeAws(connections=[2, 0], alarms={"game-5xx": ["OK"]}),
+            deployment_request(environment(bake=BAKE), require_approval=True),
+            [(Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="alice", comment="ok"))],
+        ),
+        "rolled_back_in_bake": Scenario(
+            FakeAws(alarms={"game-5xx": ["OK"]}),
+            deployment_request(environment(bake=BAKE)),
+            [(Phase.BAKING, "rollback", RollbackRequest(reason="desyncs", by="bob"))],
+        ),
+        "alarm_rolled_back": Scenario(
+            FakeAws(alarms={"game-5xx": ["OK", "OK", "ALARM"]}),
+            deployment_request(environment(bake=BAKE)),
+        ),
+        "approval_timed_out": Scenario(
+            FakeAws(), deployment_request(environment(), require_approval=True)
+        ),
+        "switched_back": Scenario(
+            FakeAws(
+                active="green",
+                versions={"blue": "1", "green": "2"},
+                weights={"blue": 0, "green": 100},
+                desired={"blue": 2, "green": 2},
+            ),
+            SwitchRequest(service="game", environment="prod", target=environment()),
+        ),
     }
 
 
-async def record() -> None:
+async def record_one(client: Client, name: str, scenario: Scenario) -> None:
+    """Run one scenario to its end and write its history to ``histories/<name>.json``."""
+    async with running_worker(client, scenario.aws) as task_queue:
+        workflow: Any = SwitchBack.run if isinstance(scenario.arg, SwitchRequest) else None
+        handle: WorkflowHandle[Any, Any] = await client.start_workflow(
+            workflow or BlueGreenDeployment.run,
+            scenario.arg,
+            id=f"record-{name}",
+            task_queue=task_queue,
+        )
+        for phase, signal, arg in scenario.signals:
+            await wait_for_phase(handle, phase)
+            await handle.signal(signal, arg)
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()
+        history = await handle.fetch_history()
+    last = history.events[-1].event_type
+    assert last in (
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    )
+    (HISTORIES / f"{name}.json").write_text(history.to_json())
+    print(f"recorded {name}: {len(history.events)} events")
+
+
+async def record(names: list[str]) -> None:
+    """Record ``names``, or every scenario without a history yet."""
+    wanted = scenarios()
+    unknown = set(names) - set(wanted)
+    if unknown:
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    todo = names or [n for n in wanted if not (HISTORIES / f"{n}.json").exists()]
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=str(TEST_SERVER)
     )
     async with env:
-        for name, aws in scenarios().items():
-            task_queue = f"record-{uuid.uuid4()}"
-            async with Worker(
-                env.client,
-                task_queue=task_queue,
-                workflows=[BlueGreenDeployment],
-                activities=aws.activities(),
-            ):
-                handle = await env.client.start_workflow(
-                    BlueGreenDeployment.run,
-                    deployment_request(),
-                    id=f"record-{name}",
-                    task_queue=task_queue,
-                )
-                with contextlib.suppress(WorkflowFailureError):
-                    await handle.result()
-                history = await handle.fetch_history()
-            last = history.events[-1].event_type
-            assert last in (
-                EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
-                EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
-            )
-            (HISTORIES / f"{name}.json").write_text(history.to_json())
-            print(f"recorded {name}: {len(history.events)} events")
+        for name in todo:
+            await record_one(env.client, name, wanted[name])
+    if not todo:
+        print("every scenario has a history; name one to re-record it")
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(record(sys.argv[1:]))
     exit_now(0)
