@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install test lint format demo dev record-histories clean
+.PHONY: install test lint format demo dev bench record-histories clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ demo: $(STAMP)
 ## make dev: the same set-up, left running with the Web UI for a person to explore
 dev: $(STAMP)
 	$(PY) -m local.dev
+
+## make bench: every benchmark under bench/ on the local environment (BENCH_ARGS="--rounds 3 --json")
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
 
 ## make record-histories: record histories for new scenarios (NAMES="a b" re-records those, on purpose)
 record-histories: $(STAMP)
