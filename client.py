@@ -4,10 +4,15 @@
         --image 123456789012.dkr.ecr.us-west-2.amazonaws.com/game:2 --wait
     python client.py status deploy-game-prod [--json]
     python client.py list
+    python client.py approve deploy-game-prod [--by NAME] [--comment TEXT]
+    python client.py rollback deploy-game-prod --reason TEXT [--by NAME] [--json]
+    python client.py switch --config deploy.toml --environment prod [--reason TEXT] [--json]
 
-Exit codes: 0 succeeded, 1 failed or rolled back, 2 invalid input (nothing started),
-3 Temporal unreachable, 4 refused because a deployment of the same service and environment is
-still running. Temporal connection settings as for the Temporal CLI (TEMPORAL_ADDRESS, …).
+Exit codes: 0 succeeded (rollback: rolled back), 1 failed or rolled back (rollback: production
+not fully restored), 2 invalid input (nothing started), 3 Temporal unreachable, 4 refused: the
+state of the deployment does not allow it (one of the same service and environment still runs;
+nothing waits for approval; it has ended; the other color is not running). Temporal connection
+settings as for the Temporal CLI (TEMPORAL_ADDRESS, …).
 """
 
 import argparse
@@ -15,11 +20,17 @@ import asyncio
 import json
 import sys
 
-from cli import deployments, exit_now
-from cli.arguments import build_parser, deployment_request
+from cli import deployments, exit_now, messages
+from cli.arguments import (
+    approve_request,
+    build_parser,
+    deployment_request,
+    rollback_request,
+    switch_request,
+)
 from cli.connection import connect, task_queue
-from cli.render import as_json, exit_code, phase_line, summary
-from models.deployment import DeploymentStatus, State
+from cli.render import as_json, exit_code, summary
+from models.deployment import State
 from models.errors import BlueGreenError
 
 
@@ -28,11 +39,13 @@ async def deploy(args: argparse.Namespace) -> int:
     request = deployment_request(args)  # before connecting: bad input starts nothing
     client = await connect(args.profile)
     handle = await deployments.start(client, request, task_queue())
-    say = deployments.print_err if args.json else print
+    say = deployments.print_err if args.json else deployments.print_now
     say(
         f"started deployment {handle.id} (run {handle.result_run_id}):"
         f" {request.service} {request.version} → {request.environment}, {request.target.region}"
     )
+    if request.require_approval and not args.wait:
+        say(f"it waits for approval before switching: client.py approve {handle.id}")
     if not args.wait:
         if args.json:
             started = {
@@ -42,15 +55,7 @@ async def deploy(args: argparse.Namespace) -> int:
             }
             print(json.dumps(started))
         return 0
-    printed = 0
-
-    def show_new_phases(status: DeploymentStatus) -> None:
-        nonlocal printed
-        for entry in status.phases[printed:]:
-            say(phase_line(entry, status))
-        printed = len(status.phases)
-
-    final = await deployments.follow(handle, show_new_phases)
+    final = await deployments.follow(handle, deployments.phase_printer(say))
     code = exit_code(final)
     if args.json:
         print(as_json(final, run_id=handle.result_run_id, exit_code=code))
@@ -80,7 +85,49 @@ async def list_deployments(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"deploy": deploy, "status": status, "list": list_deployments}
+async def approve(args: argparse.Namespace) -> int:
+    """Let a deployment waiting for approval switch traffic."""
+    request = approve_request(args)
+    client = await connect(args.profile)
+    approved = await messages.approve(client, args.deployment_id, request)
+    print(messages.approved_line(approved))
+    return 0
+
+
+async def rollback(args: argparse.Namespace) -> int:
+    """Ask a deployment to put production back, then follow it to its end."""
+    request = rollback_request(args)
+    client = await connect(args.profile)
+    handle, accepted = await messages.rollback(client, args.deployment_id, request)
+    say = deployments.print_err if args.json else deployments.print_now
+    say(messages.rollback_accepted_line(accepted))
+    shown = deployments.phase_printer(say, already_shown=len(accepted.phases))
+    final = await deployments.follow(handle, shown)
+    code = messages.rollback_exit_code(final)
+    print(as_json(final, exit_code=code) if args.json else summary(final))
+    return code
+
+
+async def switch(args: argparse.Namespace) -> int:
+    """Send traffic back to the other color, if it still runs and is healthy."""
+    request = switch_request(args)  # before connecting: bad input starts nothing
+    client = await connect(args.profile)
+    result = await messages.switch(client, request, task_queue())
+    if args.json:
+        print(json.dumps({"exit_code": 0, **result.model_dump(mode="json")}, indent=2))
+    else:
+        print("\n".join(messages.switched_lines(result)))
+    return 0
+
+
+COMMANDS = {
+    "deploy": deploy,
+    "status": status,
+    "list": list_deployments,
+    "approve": approve,
+    "rollback": rollback,
+    "switch": switch,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

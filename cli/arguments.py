@@ -1,18 +1,29 @@
-"""The command line of client.py: parsing, and turning arguments into a DeploymentRequest."""
+"""The command line of client.py: parsing, and turning arguments into validated requests."""
 
 import argparse
 import getpass
 import os
-from typing import NoReturn
+from collections.abc import Callable
+from typing import NoReturn, TypeVar
 
 from pydantic import ValidationError
 
 from models.config import load_config
 from models.deployment import DeploymentRequest
 from models.errors import ConfigError, one_line
+from models.messages import ApproveRequest, RollbackRequest
+from models.switch import SwitchRequest
 
 # Request fields as the command line names them, so an error points at what the user typed.
-_OPTION_OF_FIELD = {"version": "--version", "image": "--image", "environment": "--environment"}
+_OPTION_OF_FIELD = {
+    "version": "--version",
+    "image": "--image",
+    "environment": "--environment",
+    "by": "--by",
+    "comment": "--comment",
+    "reason": "--reason",
+}
+RequestT = TypeVar("RequestT")
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -48,6 +59,11 @@ def build_parser() -> ArgumentParser:
         action="store_false",
         help="leave the old color running after the switch",
     )
+    deploy.add_argument(
+        "--require-approval",
+        action="store_true",
+        help="wait for client.py approve before switching traffic",
+    )
     _add_output_options(deploy, wait=True)
 
     status = commands.add_parser("status", help="show one deployment")
@@ -56,7 +72,42 @@ def build_parser() -> ArgumentParser:
 
     listing = commands.add_parser("list", help="list running and recent deployments")
     listing.add_argument("--limit", type=int, default=20)
+    _add_message_commands(commands)
     return parser
+
+
+def _add_message_commands(commands: "argparse._SubParsersAction[ArgumentParser]") -> None:
+    approve = commands.add_parser("approve", help="let a deployment waiting for approval switch")
+    approve.add_argument("deployment_id", type=_not_empty, help="e.g. deploy-game-prod")
+    _add_by_option(approve)
+    approve.add_argument("--comment", default="", help="recorded with the approval")
+
+    rollback = commands.add_parser("rollback", help="stop a deployment and put production back")
+    rollback.add_argument("deployment_id", type=_not_empty, help="e.g. deploy-game-prod")
+    rollback.add_argument("--reason", required=True, type=_not_empty, help="recorded and shown")
+    _add_by_option(rollback)
+    _add_output_options(rollback, wait=False)
+
+    switch = commands.add_parser(
+        "switch", help="send traffic back to the other color, still running after a deployment"
+    )
+    switch.add_argument("--config", default="deploy.toml", help="default: %(default)s")
+    switch.add_argument("--environment", required=True)
+    switch.add_argument("--reason", default="", help="recorded with the switch")
+    _add_by_option(switch)
+    _add_output_options(switch, wait=False)
+
+
+def _add_by_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--by", type=_not_empty, help="who asks (default: the CI actor or the local user)"
+    )
+
+
+def _not_empty(value: str) -> str:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return value.strip()
 
 
 def _add_output_options(parser: argparse.ArgumentParser, wait: bool) -> None:
@@ -73,8 +124,8 @@ def deployment_request(args: argparse.Namespace) -> DeploymentRequest:
     """The request ``client.py deploy`` starts, validated before anything is sent."""
     config = load_config(args.config)
     target = config.environment(args.environment)
-    try:
-        return DeploymentRequest(
+    return _validated(
+        lambda: DeploymentRequest(
             service=config.service,
             environment=args.environment,
             version=args.version,
@@ -82,8 +133,41 @@ def deployment_request(args: argparse.Namespace) -> DeploymentRequest:
             target=target,
             switch_active_cluster=args.switch_active_cluster,
             shutdown_inactive_cluster=args.shutdown_inactive_cluster,
+            require_approval=args.require_approval,
             requested_by=requested_by(),
         )
+    )
+
+
+def approve_request(args: argparse.Namespace) -> ApproveRequest:
+    """The ``approve`` message of ``client.py approve``."""
+    return _validated(lambda: ApproveRequest(by=args.by or requested_by(), comment=args.comment))
+
+
+def rollback_request(args: argparse.Namespace) -> RollbackRequest:
+    """The ``rollback`` message of ``client.py rollback``."""
+    return _validated(lambda: RollbackRequest(reason=args.reason, by=args.by or requested_by()))
+
+
+def switch_request(args: argparse.Namespace) -> SwitchRequest:
+    """The SwitchBack input of ``client.py switch``, validated before anything is sent."""
+    config = load_config(args.config)
+    target = config.environment(args.environment)
+    return _validated(
+        lambda: SwitchRequest(
+            service=config.service,
+            environment=args.environment,
+            target=target,
+            requested_by=args.by or requested_by(),
+            reason=args.reason,
+        )
+    )
+
+
+def _validated(build: Callable[[], RequestT]) -> RequestT:
+    """``build()``, its first validation error as a ConfigError naming the option."""
+    try:
+        return build()
     except ValidationError as err:
         field = str(err.errors()[0]["loc"][0])
         message = one_line(err).split(": ", 1)[1]

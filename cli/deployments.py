@@ -15,10 +15,11 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
+from cli.render import phase_line
 from models.deployment import DeploymentRequest, DeploymentStatus, State
-from models.errors import BlueGreenError
+from models.errors import BlueGreenError, RefusedError
 from workflows.deployment import BlueGreenDeployment
 
 Handle = WorkflowHandle[BlueGreenDeployment, DeploymentStatus]
@@ -26,10 +27,8 @@ POLL_INTERVAL = 1.0
 QUERY_TIMEOUT = timedelta(seconds=5)
 
 
-class DeploymentRunningError(BlueGreenError):
+class DeploymentRunningError(RefusedError):
     """Another deployment of the same service and environment is still running."""
-
-    exit_code = 4
 
 
 def deployment_id(service: str, environment: str) -> str:
@@ -37,8 +36,19 @@ def deployment_id(service: str, environment: str) -> str:
     return f"deploy-{service}-{environment}"
 
 
+def switch_id(service: str, environment: str) -> str:
+    """One switch at a time per service and environment, as for deployments."""
+    return f"switch-{service}-{environment}"
+
+
+def handle_for(client: Client, workflow_id: str) -> Handle:
+    """A handle on the latest run of a deployment, typed for its messages and result."""
+    return client.get_workflow_handle_for(BlueGreenDeployment.run, workflow_id)
+
+
 async def start(client: Client, request: DeploymentRequest, task_queue: str) -> Handle:
     """Start a deployment, or refuse with the running one's name, version and start time."""
+    await _refuse_while_switching(client, switch_id(request.service, request.environment))
     workflow_id = deployment_id(request.service, request.environment)
     try:
         return await client.start_workflow(
@@ -69,6 +79,20 @@ async def start(client: Client, request: DeploymentRequest, task_queue: str) -> 
             f" {memo.get('version', '?')} started {description.start_time:%Y-%m-%d %H:%M:%S} UTC"
             f" by {memo.get('requested_by', '?')} is still running; wait for it to end"
         ) from None
+
+
+async def _refuse_while_switching(client: Client, workflow_id: str) -> None:
+    # A deployment reads the active color at its start: a switch in flight would change it.
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return
+        raise BlueGreenError(f"cannot look up {workflow_id}: {err.message}") from None
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        raise DeploymentRunningError(
+            f"refused: {workflow_id} is switching traffic right now; deploy once it has ended"
+        )
 
 
 async def final_status(handle: Handle) -> DeploymentStatus:
@@ -114,7 +138,7 @@ async def follow(handle: Handle, on_status: Callable[[DeploymentStatus], None]) 
 
 async def lookup(client: Client, workflow_id: str) -> DeploymentStatus:
     """The status of the latest run with this ID, running or ended."""
-    handle: Handle = client.get_workflow_handle_for(BlueGreenDeployment.run, workflow_id)
+    handle = handle_for(client, workflow_id)
     try:
         description = await handle.describe()
     except RPCError as err:
@@ -148,6 +172,26 @@ async def recent(client: Client, limit: int) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def phase_printer(
+    say: Callable[[str], None], already_shown: int = 0
+) -> Callable[[DeploymentStatus], None]:
+    """A ``follow`` callback that says each phase entered after the first ``already_shown``."""
+    shown = already_shown
+
+    def show_new_phases(status: DeploymentStatus) -> None:
+        nonlocal shown
+        for entry in status.phases[shown:]:
+            say(phase_line(entry, status))
+        shown = max(shown, len(status.phases))
+
+    return show_new_phases
+
+
+def print_now(line: str) -> None:
+    """A progress line on stdout, flushed: a CI log shows it as it happens, not at the end."""
+    print(line, flush=True)
 
 
 def print_err(line: str) -> None:

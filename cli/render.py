@@ -1,12 +1,14 @@
 """How a deployment's status is shown: lines for people, one JSON document for programs."""
 
 import json
+from datetime import datetime
 from typing import Any
 
 from models.deployment import DeploymentStatus, Phase, PhaseEntry, State
 
 EXIT_CODES = {State.SUCCEEDED: 0, State.FAILED: 1, State.ROLLED_BACK: 1}
-"""client.py's exit codes by final state (2: bad input, 3: Temporal unreachable, 4: refused)."""
+"""client.py's exit codes by final state (2: bad input, 3: Temporal unreachable, 4: refused
+because the state of the deployment does not allow it; ``rollback`` exits 0 when rolled back)."""
 
 
 def exit_code(status: DeploymentStatus) -> int:
@@ -68,14 +70,59 @@ def summary(status: DeploymentStatus) -> str:
     for result in status.integration_results:
         mark = "passed" if result.passed else "FAILED"
         lines.append(f"  check {result.name}: {mark} ({result.detail})")
+    lines.extend(_approval_lines(status))
+    lines.extend(_bake_lines(status))
+    if status.rollback:
+        record = status.rollback
+        lines.append(
+            f"  rollback requested by {record.by} at {_at(record.at)} in {record.phase.value}:"
+            f" {record.reason}"
+        )
     lines.extend(f"  warning: {warning}" for warning in status.warnings)
     if status.report:
-        lines.append(f"  failed in {status.report.phase.value}: {status.report.reason}")
+        verb = "rolled back" if status.state == State.ROLLED_BACK else "failed"
+        lines.append(f"  {verb} in {status.report.phase.value}: {status.report.reason}")
         lines.extend(f"  restored: {step}" for step in status.report.compensation)
         lines.extend(
             f"  NOT RESTORED, needs a person: {step}" for step in status.report.compensation_errors
         )
     return "\n".join(lines)
+
+
+def _approval_lines(status: DeploymentStatus) -> list[str]:
+    if status.approval:
+        approval = status.approval
+        comment = f": {approval.comment}" if approval.comment else ""
+        return [f"  approved by {approval.by} at {_at(approval.at)}{comment}"]
+    waiting = status.state == State.RUNNING and status.phase == Phase.AWAITING_APPROVAL
+    if waiting and status.awaiting_approval_since:
+        until = status.awaiting_approval_until
+        return [
+            f"  waiting for approval since {_at(status.awaiting_approval_since)}"
+            + (f", until {_at(until)}" if until else "")
+            + f": client.py approve {status.deployment_id}"
+        ]
+    if status.require_approval:
+        return ["  approval: required, not given"]
+    return []
+
+
+def _bake_lines(status: DeploymentStatus) -> list[str]:
+    lines = []
+    if status.bake_until:
+        baking = status.state == State.RUNNING and status.phase == Phase.BAKING
+        lines.append(f"  {'baking' if baking else 'bake'} until {_at(status.bake_until)}")
+    if status.last_alarms:
+        alarms = ", ".join(f"{a.name} {a.state}" for a in status.last_alarms)
+        lines.append(f"  alarms: {alarms} ({status.alarm_checks} checks)")
+        lines.extend(
+            f"  alarm {a.name}: {a.reason}" for a in status.last_alarms if a.state == "ALARM"
+        )
+    return lines
+
+
+def _at(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
 
 
 def as_json(status: DeploymentStatus, **extra: Any) -> str:

@@ -24,6 +24,12 @@ class TemporalUnavailableError(BlueGreenError):
     exit_code = 3
 
 
+class RefusedError(BlueGreenError):
+    """Refused: the state of a deployment (or a switch) does not allow what was asked."""
+
+    exit_code = 4
+
+
 def one_line(err: ValidationError) -> str:
     """The first problem pydantic found, as ``field.path: message``."""
     first = err.errors()[0]

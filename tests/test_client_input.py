@@ -164,3 +164,90 @@ def test_unreachable_temporal_is_exit_3(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert result.stderr.startswith("client.py: cannot reach Temporal at 127.0.0.1:")
     assert result.stderr.count("\n") == 1
+
+
+# {config} stands for a valid copy of the example; {missing} for a file that does not exist.
+MESSAGE_CASES = {
+    "rollback without --reason": (
+        ["rollback", "deploy-game-prod"],
+        "the following arguments are required: --reason",
+    ),
+    "rollback with an empty reason": (
+        ["rollback", "deploy-game-prod", "--reason", "  "],
+        "argument --reason: must not be empty",
+    ),
+    "rollback with a reason too long": (
+        ["rollback", "deploy-game-prod", "--reason", "x" * 2001],
+        "--reason: String should have at most 2000 characters",
+    ),
+    "rollback without an id": (
+        ["rollback", "--reason", "bad"],
+        "the following arguments are required: deployment_id",
+    ),
+    "approve without an id": (["approve"], "the following arguments are required: deployment_id"),
+    "approve with an empty id": (["approve", ""], "argument deployment_id: must not be empty"),
+    "approve by nobody": (
+        ["approve", "deploy-game-prod", "--by", ""],
+        "argument --by: must not be empty",
+    ),
+    "approve with a comment too long": (
+        ["approve", "deploy-game-prod", "--comment", "x" * 2001],
+        "--comment: String should have at most 2000 characters",
+    ),
+    "switch with an unknown environment": (
+        ["switch", "--config", "{config}", "--environment", "qa"],
+        "--environment: 'qa' is not in the config file (known: prod)",
+    ),
+    "switch with a missing config": (
+        ["switch", "--config", "{missing}", "--environment", "prod"],
+        "--config: {missing} does not exist",
+    ),
+    "switch without --environment": (
+        ["switch", "--config", "{config}"],
+        "the following arguments are required: --environment",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MESSAGE_CASES))
+def test_bad_input_to_approve_rollback_switch_is_one_line_and_exit_2(
+    case: str, tmp_path: Path
+) -> None:
+    args, expected = MESSAGE_CASES[case]
+    paths = {"config": str(tmp_path / "deploy.toml"), "missing": str(tmp_path / "nope.toml")}
+    (tmp_path / "deploy.toml").write_text(EXAMPLE.read_text())
+    result = run_client(*(arg.format(**paths) for arg in args))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"client.py: {expected.format(**paths)}\n"
+    assert result.stdout == ""
+
+
+def test_a_bad_config_file_stops_switch_too(tmp_path: Path) -> None:
+    path = tmp_path / "deploy.toml"
+    path.write_text(edited("desired_count = 2", "desired_count = 0"))
+    result = run_client("switch", "--config", str(path), "--environment", "prod")
+    assert result.returncode == 2, result.stderr
+    assert "environments.prod.desired_count: Input should be greater than or equal to 1" in (
+        result.stderr
+    )
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["approve", "deploy-game-prod"],
+        ["rollback", "deploy-game-prod", "--reason", "bad"],
+        ["switch", "--config", "{config}", "--environment", "prod"],
+        ["deploy", "--config", "{config}", *GOOD, "--require-approval"],
+    ],
+    ids=["approve", "rollback", "switch", "deploy --require-approval"],
+)
+def test_good_input_goes_on_to_connect_and_unreachable_temporal_is_exit_3(
+    args: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "deploy.toml").write_text(EXAMPLE.read_text())
+    result = run_client(*(arg.format(config=tmp_path / "deploy.toml") for arg in args))
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.startswith("client.py: cannot reach Temporal at 127.0.0.1:")
+    assert result.stderr.count("\n") == 1

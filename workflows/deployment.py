@@ -155,10 +155,11 @@ class BlueGreenDeployment:
                 f" {status.rollback.at:%Y-%m-%d %H:%M:%S} UTC"
             )
         if self._cleanup_started:
-            previous = status.versions_before.get(self._old) or "the previous version"
+            before = status.versions_before.get(self._old)
+            previous = f"version {before}" if before else "the previous version"
             return (
                 f"{self._old} is already being shut down, so traffic cannot go back to it;"
-                f" deploy {previous} instead"
+                f" deploy {previous} again instead"
             )
         if status.state != State.RUNNING or status.phase in _ENDING:
             return f"the deployment is already ending ({status.state.value}, {status.phase.value})"

@@ -55,7 +55,13 @@ class SwitchBack:
             await aws.route_all_to(new)
         except StepFailed as failure:
             # Traffic never moved: SSM must say so again.
-            await aws.set_active(old, RESTORE_RETRY)
+            try:
+                await aws.set_active(old, RESTORE_RETRY)
+            except StepFailed as err:
+                raise _failed(
+                    f"{failure.reason}; putting SSM back to {old} failed too, needs a person:"
+                    f" {err.reason}"
+                ) from None
             raise _failed(f"{failure.reason} (SSM put back to {old})") from None
 
         warnings = []

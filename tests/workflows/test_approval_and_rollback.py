@@ -245,7 +245,7 @@ async def test_rollback_once_cleanup_started_is_ignored_and_the_old_color_goes(
     assert status.rollback is None
     assert any(
         w.startswith("ignored rollback from alice: blue is already being shut down")
-        and "deploy 1 instead" in w
+        and "deploy version 1 again instead" in w
         for w in status.warnings
     )
     assert aws.active == "green" and aws.desired == {"blue": 0, "green": 2}

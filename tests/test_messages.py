@@ -1,0 +1,519 @@
+"""approve, rollback and switch — with client.py and with the Temporal CLI — on the dev server.
+
+Updates need the real server (the time-skipping one does not support them), so the module starts
+one Temporal dev server and one in-process worker running both workflows over FakeAws. Each test
+holds a deployment in the phase it is about with the FakeAws knobs and its configuration:
+``require_approval`` waits for approval, a one-hour bake holds the bake, a connection count that
+never reaches zero holds the drain. client.py and the Temporal CLI run as subprocesses.
+"""
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from cli import deployments, messages
+from cli.deployments import Handle
+from cli.render import as_json, summary
+from local.processes import BIN, ROOT, free_port, temporal_dev_server
+from models.deployment import DeploymentStatus, FailureReport, Phase, State
+from models.switch import SwitchRequest
+from tests.factories import ENVIRONMENT, deployment_request, environment
+from tests.workflows.fake_aws import FakeAws
+from workflows.deployment import BlueGreenDeployment
+from workflows.switch_back import SwitchBack
+
+QUEUE = f"messages-{uuid.uuid4().hex[:8]}"
+HOLD_BAKE = {"duration": "1h", "poll_interval": "1m"}
+WAIT = 20.0
+"""Seconds a test waits for a phase or a process; everything here takes well under one."""
+
+
+@dataclass
+class Server:
+    """The module's dev server and worker."""
+
+    address: str
+    client: Client
+    aws: FakeAws
+
+
+@pytest.fixture(scope="module")
+def temporal() -> Iterator[str]:
+    """A Temporal dev server on a free port, without the Web UI."""
+    with temporal_dev_server(free_port(), ui_port=None) as address:
+        yield address
+
+
+@pytest.fixture(scope="module")
+async def server(temporal: str) -> AsyncIterator[Server]:
+    """One worker for the module: both workflows, FakeAws in place of the AWS activities."""
+    client = await Client.connect(temporal, data_converter=pydantic_data_converter)
+    aws = FakeAws()
+    worker = Worker(
+        client,
+        task_queue=QUEUE,
+        workflows=[BlueGreenDeployment, SwitchBack],
+        activities=aws.activities(),
+    )
+    async with worker:
+        yield Server(temporal, client, aws)
+
+
+@dataclass
+class Lab:
+    """One test's view: a fresh FakeAws state, helpers, and the deployments to clean up."""
+
+    server: Server
+    tmp: Path
+    started: list[Handle] = field(default_factory=list)
+
+    @property
+    def aws(self) -> FakeAws:
+        return self.server.aws
+
+    async def deploy(self, name: str, **overrides: Any) -> Handle:
+        """Start deploying game 2 to environment ``name`` (deployment deploy-game-NAME)."""
+        target = environment(**overrides.pop("target", {}))
+        request = deployment_request(target, environment=name, **overrides)
+        handle = await deployments.start(self.server.client, request, QUEUE)
+        self.started.append(handle)
+        return handle
+
+    async def status(self, handle: Handle) -> DeploymentStatus:
+        return await handle.query(BlueGreenDeployment.status)
+
+    async def wait_for(
+        self, handle: Handle, check: Callable[[DeploymentStatus], bool], what: str
+    ) -> DeploymentStatus:
+        """Poll the status query until ``check`` holds."""
+        deadline = asyncio.get_running_loop().time() + WAIT
+        while True:
+            status = await self.status(handle)
+            if check(status):
+                return status
+            assert asyncio.get_running_loop().time() < deadline, f"not {what}: {status}"
+            await asyncio.sleep(0.05)
+
+    async def wait_for_phase(self, handle: Handle, phase: Phase) -> DeploymentStatus:
+        return await self.wait_for(handle, lambda s: s.phase == phase, f"in {phase.value}")
+
+    async def client_py(self, *args: str) -> "Done":
+        """Run client.py against the dev server and this module's task queue."""
+        env = _without_temporal_settings() | {
+            "TEMPORAL_ADDRESS": self.server.address,
+            "BLUEGREEN_TASK_QUEUE": QUEUE,
+        }
+        return await _run([str(BIN / "python"), str(ROOT / "client.py"), *args], env)
+
+    async def temporal_cli(self, *args: str) -> "Done":
+        """Run the Temporal CLI against the dev server."""
+        command = [str(BIN / "temporal"), *args, "--address", self.server.address]
+        return await _run(command, _without_temporal_settings())
+
+    def config_file(self, name: str, **overrides: Any) -> Path:
+        """A deploy.toml with environment ``name`` (the test environment, ``overrides`` on top)."""
+        path = self.tmp / "deploy.toml"
+        environments = {name: ENVIRONMENT | overrides}
+        path.write_text(f'service = "game"\nenvironments = {_toml(environments)}\n')
+        return path
+
+
+@dataclass
+class Done:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+async def lab(server: Server, tmp_path: Path) -> AsyncIterator[Lab]:
+    """FakeAws back to blue active on version 1; running deployments terminated afterwards."""
+    vars(server.aws).update(vars(FakeAws()))
+    lab = Lab(server, tmp_path)
+    try:
+        yield lab
+    finally:
+        for handle in lab.started:
+            description = await handle.describe()
+            if description.status == WorkflowExecutionStatus.RUNNING:
+                await handle.terminate("end of test")
+
+
+def _without_temporal_settings() -> dict[str, str]:
+    # A developer's TEMPORAL_* settings (TLS, API key, profile) must not reach the dev server.
+    return {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+
+
+async def _run(command: list[str], env: dict[str, str]) -> Done:
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    # Asynchronously: the worker runs on this event loop while the command waits for it.
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 3 * WAIT)
+    assert process.returncode is not None
+    return Done(process.returncode, stdout.decode(), stderr.decode())
+
+
+def _toml(value: Any) -> str:
+    """A TOML value as one line (inline tables and arrays): enough for a test deploy.toml."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items()) + " }"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+def refused(done: Done, expected: str) -> None:
+    """Exit 4 and one line, starting as ``expected`` says."""
+    assert done.returncode == 4, done
+    assert done.stderr.startswith(f"client.py: refused: {expected}"), done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert done.stdout == ""
+
+
+def blue_serves_alone(aws: FakeAws) -> None:
+    """Production as before the deployment: blue active with all traffic, green at zero."""
+    assert aws.active == "blue"
+    assert aws.weights == {"blue": 100, "green": 0}
+    assert aws.desired == {"blue": 2, "green": 0}
+    assert aws.versions == {"blue": "1", "green": None}
+
+
+async def ended(handle: Handle) -> DeploymentStatus:
+    return await asyncio.wait_for(deployments.final_status(handle), WAIT)
+
+
+def changes(aws: FakeAws, since: int) -> list[str]:
+    """The activities called after the first ``since`` that change something."""
+    reads = ("read_color_state", "read_router_weights", "check_health")
+    return [name for name in aws.names()[since:] if name not in reads]
+
+
+# --- approve ----------------------------------------------------------------------------------
+
+
+async def test_approve_with_client_py_lets_the_deployment_switch_once(lab: Lab) -> None:
+    handle = await lab.deploy("approve", require_approval=True, target={"bake": HOLD_BAKE})
+    waiting = await lab.wait_for_phase(handle, Phase.AWAITING_APPROVAL)
+    assert waiting.awaiting_approval_since and waiting.awaiting_approval_until
+    assert "waiting for approval since" in summary(waiting)
+    assert lab.aws.active == "blue"
+
+    done = await lab.client_py(
+        "approve", handle.id, "--by", "alice", "--comment", "canary looks good"
+    )
+
+    assert done.returncode == 0, done
+    assert done.stdout == f"approved {handle.id} as alice: switching blue → green\n"
+    baking = await lab.wait_for_phase(handle, Phase.BAKING)
+    assert baking.approval is not None
+    assert (baking.approval.by, baking.approval.comment) == ("alice", "canary looks good")
+    assert waiting.awaiting_approval_since <= baking.approval.at
+    assert Phase.SWITCHING in [entry.phase for entry in baking.phases]
+    assert (lab.aws.active, lab.aws.weights) == ("green", {"blue": 0, "green": 100})
+    shown = summary(baking)
+    assert "approved by alice at " in shown and ": canary looks good" in shown
+    assert "baking until " in shown
+    assert json.loads(as_json(baking))["approval"]["by"] == "alice"
+
+    again = await lab.client_py("approve", handle.id, "--by", "bob")
+
+    refused(again, "already approved by alice at ")
+    assert (await lab.status(handle)).approval == baking.approval
+
+
+async def test_approve_while_nothing_waits_is_refused(lab: Lab) -> None:
+    handle = await lab.deploy("noapproval", target={"bake": HOLD_BAKE})
+    await lab.wait_for_phase(handle, Phase.BAKING)
+
+    done = await lab.client_py("approve", handle.id, "--by", "alice")
+
+    refused(done, "not waiting for approval (phase baking, state running)")
+    status = await lab.status(handle)
+    assert status.approval is None and status.phase == Phase.BAKING
+
+
+async def test_approve_of_an_unknown_deployment_is_refused(lab: Lab) -> None:
+    done = await lab.client_py("approve", "deploy-game-nowhere")
+
+    refused(done, "there is no deployment deploy-game-nowhere")
+
+
+# --- rollback ---------------------------------------------------------------------------------
+
+
+async def test_rollback_in_bake_with_client_py_puts_blue_back(lab: Lab) -> None:
+    handle = await lab.deploy("bake", target={"bake": HOLD_BAKE})
+    await lab.wait_for_phase(handle, Phase.BAKING)
+    assert lab.aws.active == "green"
+
+    done = await lab.client_py("rollback", handle.id, "--reason", "players desync", "--by", "bob")
+
+    assert done.returncode == 0, done
+    lines = done.stdout.splitlines()
+    assert (
+        lines[0] == f"rollback of {handle.id} from bob accepted in baking: putting production back"
+    )
+    assert " compensating " in lines[1] and " done " in lines[2]
+    assert f"deployment {handle.id}: ROLLED_BACK" in done.stdout
+    assert "rollback requested by bob at " in done.stdout
+    assert "rolled back in baking: rollback requested by bob: players desync" in done.stdout
+    assert "  restored: traffic back to blue" in done.stdout
+    final = await ended(handle)
+    assert final.state == State.ROLLED_BACK
+    assert final.rollback is not None
+    assert (final.rollback.by, final.rollback.reason) == ("bob", "players desync")
+    assert final.rollback.phase == Phase.BAKING
+    blue_serves_alone(lab.aws)
+
+
+async def test_rollback_while_draining_prints_one_json_document(lab: Lab) -> None:
+    lab.aws.connections = [5]  # the old color's players never leave: the drain holds
+    handle = await lab.deploy("drain")
+    await lab.wait_for_phase(handle, Phase.DRAINING)
+
+    done = await lab.client_py("rollback", handle.id, "--reason", "desync", "--json")
+
+    assert done.returncode == 0, done
+    document = json.loads(done.stdout)
+    assert (document["state"], document["exit_code"]) == ("rolled_back", 0)
+    assert document["rollback"]["phase"] == "draining"
+    assert document["report"]["compensation"][0] == "traffic back to blue"
+    assert "accepted in draining" in done.stderr
+    blue_serves_alone(lab.aws)
+
+
+async def test_rollback_while_waiting_for_approval_never_touches_blue(lab: Lab) -> None:
+    handle = await lab.deploy("gate", require_approval=True)
+    await lab.wait_for_phase(handle, Phase.AWAITING_APPROVAL)
+
+    done = await lab.client_py("rollback", handle.id, "--reason", "wrong build")
+
+    assert done.returncode == 0, done
+    assert "accepted in awaiting_approval" in done.stdout
+    final = await ended(handle)
+    assert final.state == State.ROLLED_BACK
+    assert "switch_traffic" not in lab.aws.names()
+    blue_serves_alone(lab.aws)
+
+
+async def test_rollback_once_cleanup_started_is_refused(lab: Lab) -> None:
+    # scale_to_zero keeps failing (retryably): the deployment stays in cleaning_up.
+    throttled = [ApplicationError("Throttling: slow down", type="Throttling") for _ in range(8)]
+    lab.aws.failures["scale_to_zero"] = throttled
+    handle = await lab.deploy("cleanup")
+    await lab.wait_for_phase(handle, Phase.CLEANING_UP)
+
+    done = await lab.client_py("rollback", handle.id, "--reason", "too late")
+
+    refused(
+        done,
+        "blue is already being shut down, so traffic cannot go back to it; deploy version 1 again",
+    )
+    status = await lab.status(handle)
+    assert status.rollback is None and status.state == State.RUNNING
+
+
+async def test_after_a_normal_deployment_rollback_approve_and_switch_are_refused(
+    lab: Lab,
+) -> None:
+    handle = await lab.deploy("done")
+    assert (await ended(handle)).state == State.SUCCEEDED
+    assert lab.aws.desired["blue"] == 0
+    calls = len(lab.aws.calls)
+
+    rollback = await lab.client_py("rollback", handle.id, "--reason", "bug")
+    approve = await lab.client_py("approve", handle.id)
+    switch = await lab.client_py(
+        "switch", "--config", str(lab.config_file("done")), "--environment", "done"
+    )
+
+    refused(rollback, f"{handle.id} already ended (succeeded); to go back, deploy version 1 again")
+    refused(approve, f"{handle.id} already ended (succeeded); nothing waits for approval")
+    refused(switch, "blue is not running (desired count 0)")
+    assert (lab.aws.active, lab.aws.weights) == ("green", {"blue": 0, "green": 100})
+    assert changes(lab.aws, calls) == []
+
+
+# --- switch -----------------------------------------------------------------------------------
+
+
+async def test_switch_goes_back_to_the_color_a_deployment_kept_running(lab: Lab) -> None:
+    handle = await lab.deploy("kept", shutdown_inactive_cluster=False)
+    assert (await ended(handle)).state == State.SUCCEEDED
+    assert (lab.aws.active, lab.aws.desired) == ("green", {"blue": 2, "green": 2})
+    config = str(lab.config_file("kept"))
+
+    rollback = await lab.client_py("rollback", handle.id, "--reason", "bug")
+    done = await lab.client_py(
+        "switch", "--config", config, "--environment", "kept", "--reason", "bug"
+    )
+
+    refused(rollback, f"{handle.id} already ended (succeeded) and blue still runs version 1")
+    assert "client.py switch --environment kept" in rollback.stderr
+    assert done.returncode == 0, done
+    assert (
+        done.stdout == "switched game kept: green → blue (blue runs version 1; healthy: healthy)\n"
+    )
+    assert (lab.aws.active, lab.aws.weights) == ("blue", {"blue": 100, "green": 0})
+    assert lab.aws.desired == {"blue": 2, "green": 2}
+    switch = lab.server.client.get_workflow_handle("switch-game-kept")
+    assert (await switch.describe()).status == WorkflowExecutionStatus.COMPLETED
+
+
+async def test_a_switch_the_router_refuses_puts_ssm_back_and_exits_1(lab: Lab) -> None:
+    handle = await lab.deploy("denied", shutdown_inactive_cluster=False)
+    assert (await ended(handle)).state == State.SUCCEEDED
+    denied = ApplicationError(
+        "ModifyListener: AccessDenied", type="AccessDenied", non_retryable=True
+    )
+    lab.aws.failures["switch_traffic"] = [denied]
+
+    done = await lab.client_py(
+        "switch", "--config", str(lab.config_file("denied")), "--environment", "denied", "--json"
+    )
+
+    assert done.returncode == 1, done
+    assert done.stderr.startswith("client.py: switch-game-denied: switch failed: ")
+    assert "AccessDenied" in done.stderr and "(SSM put back to green)" in done.stderr
+    assert done.stderr.count("\n") == 1 and done.stdout == ""
+    assert (lab.aws.active, lab.aws.weights) == ("green", {"blue": 0, "green": 100})
+
+
+async def test_switch_while_a_deployment_runs_is_refused(lab: Lab) -> None:
+    handle = await lab.deploy("busy", target={"bake": HOLD_BAKE})
+    await lab.wait_for_phase(handle, Phase.BAKING)
+    calls = len(lab.aws.calls)
+
+    done = await lab.client_py(
+        "switch", "--config", str(lab.config_file("busy")), "--environment", "busy"
+    )
+
+    refused(done, f"deployment {handle.id} (phase baking) is still running")
+    assert changes(lab.aws, calls) == []
+
+
+async def test_deploy_while_a_switch_runs_is_refused(lab: Lab) -> None:
+    # A switch on a task queue no worker polls stays running for as long as the test needs.
+    switching = await lab.server.client.start_workflow(
+        SwitchBack.run,
+        SwitchRequest(service="game", environment="switching", target=environment()),
+        id=deployments.switch_id("game", "switching"),
+        task_queue=f"no-worker-{uuid.uuid4()}",
+    )
+    try:
+        done = await lab.client_py(
+            "deploy",
+            "--config",
+            str(lab.config_file("switching")),
+            "--environment",
+            "switching",
+            "--version",
+            "2",
+            "--image",
+            "game:2",
+        )
+    finally:
+        await switching.terminate("end of test")
+
+    refused(done, "switch-game-switching is switching traffic right now")
+    assert lab.aws.calls == []
+
+
+# --- the Temporal CLI -------------------------------------------------------------------------
+
+
+async def test_temporal_cli_update_approves_like_client_py(lab: Lab) -> None:
+    handle = await lab.deploy("cliapprove", require_approval=True, target={"bake": HOLD_BAKE})
+    await lab.wait_for_phase(handle, Phase.AWAITING_APPROVAL)
+    update = ["workflow", "update", "execute", "--workflow-id", handle.id, "--name", "approve"]
+
+    done = await lab.temporal_cli(*update, "--input", '{"by": "alice", "comment": "ok"}')
+
+    assert done.returncode == 0, done
+    baking = await lab.wait_for_phase(handle, Phase.BAKING)
+    assert baking.approval is not None
+    assert (baking.approval.by, baking.approval.comment) == ("alice", "ok")
+    assert lab.aws.active == "green"
+
+    again = await lab.temporal_cli(*update, "--input", '{"by": "bob"}')
+
+    assert again.returncode != 0
+    assert "already approved by alice at " in again.stderr + again.stdout
+    assert "ApprovalRefused" in again.stderr + again.stdout
+
+
+async def test_temporal_cli_signal_rolls_back_like_client_py(lab: Lab) -> None:
+    handle = await lab.deploy("clisignal", target={"bake": HOLD_BAKE})
+    await lab.wait_for_phase(handle, Phase.BAKING)
+    signal = ["workflow", "signal", "--workflow-id", handle.id]
+
+    ignored = await lab.temporal_cli(*signal, "--name", "approve", "--input", '{"by": "carol"}')
+    assert ignored.returncode == 0, ignored
+    status = await lab.wait_for(handle, lambda s: bool(s.warnings), "warned")
+    assert status.warnings == [
+        "ignored approve from carol: not waiting for approval (phase baking, state running)"
+    ]
+
+    done = await lab.temporal_cli(
+        *signal, "--name", "rollback", "--input", '{"reason": "bad", "by": "bob"}'
+    )
+
+    assert done.returncode == 0, done
+    final = await ended(handle)
+    assert final.state == State.ROLLED_BACK
+    assert final.rollback is not None
+    assert (final.rollback.by, final.rollback.reason, final.rollback.phase) == (
+        "bob",
+        "bad",
+        Phase.BAKING,
+    )
+    assert final.report is not None and final.report.reason == "rollback requested by bob: bad"
+    blue_serves_alone(lab.aws)
+
+
+# --- exit codes -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "compensation_errors", "code"),
+    [
+        (State.ROLLED_BACK, [], 0),
+        (State.FAILED, ["traffic back to blue: AccessDenied"], 1),
+        (State.FAILED, [], 1),
+        (State.SUCCEEDED, [], 1),
+    ],
+)
+def test_rollback_exits_0_only_when_production_is_back(
+    state: State, compensation_errors: list[str], code: int
+) -> None:
+    final = DeploymentStatus(
+        deployment_id="deploy-game-prod",
+        service="game",
+        environment="prod",
+        region="us-west-2",
+        version="2",
+        image="game:2",
+        state=state,
+        report=FailureReport(
+            phase=Phase.BAKING, reason="rollback", compensation_errors=compensation_errors
+        ),
+    )
+    assert messages.rollback_exit_code(final) == code
