@@ -97,6 +97,30 @@ CONFIG_CASES = {
         ),
         "environments.prod: blue.target_group_arn is required with the alb router",
     ),
+    "unknown approval outcome": (
+        edited('on_timeout = "abort"', 'on_timeout = "wait"'),
+        "environments.prod.approval.on_timeout: Input should be 'abort' or 'proceed'",
+    ),
+    "zero approval timeout": (
+        edited('timeout = "24h"', 'timeout = "0s"'),
+        "environments.prod.approval.timeout: timeout must be greater than zero",
+    ),
+    "negative bake": (
+        edited('duration = "10m"', "duration = -60"),
+        "environments.prod.bake: duration must not be negative",
+    ),
+    "alarms without a bake": (
+        edited('duration = "10m"', 'duration = "0s"'),
+        "environments.prod.bake: alarms need a bake duration greater than zero",
+    ),
+    "duplicate alarm": (
+        edited('"game-prod-latency-p99"]', '"game-prod-target-5xx"]'),
+        "environments.prod.bake: alarms lists game-prod-target-5xx more than once",
+    ),
+    "empty alarm name": (
+        edited('"game-prod-latency-p99"]', '""]'),
+        "environments.prod.bake.alarms.1: String should have at least 1 character",
+    ),
     "not toml": ("service = \n[[", "not valid TOML"),
     "bad ssm prefix": (
         edited('ssm_prefix = "/game/prod"', 'ssm_prefix = "game/prod/"'),
