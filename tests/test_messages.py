@@ -232,6 +232,15 @@ async def test_approve_with_client_py_lets_the_deployment_switch_once(lab: Lab) 
     assert "approved by alice at " in shown and ": canary looks good" in shown
     assert "baking until " in shown
     assert json.loads(as_json(baking))["approval"]["by"] == "alice"
+    # The history keeps the approval too: the accepted update with who and why.
+    accepted = [
+        event.workflow_execution_update_accepted_event_attributes.accepted_request
+        async for event in handle.fetch_history_events()
+        if event.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    assert [a.input.name for a in accepted] == ["approve"]
+    [payload] = accepted[0].input.args.payloads
+    assert json.loads(payload.data) == {"by": "alice", "comment": "canary looks good"}
 
     again = await lab.client_py("approve", handle.id, "--by", "bob")
 
