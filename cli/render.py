@@ -34,8 +34,7 @@ def phase_line(entry: PhaseEntry, status: DeploymentStatus) -> str:
         Phase.TESTING: f"integration checks against {status.target_color}",
         Phase.AWAITING_APPROVAL: f"waiting for approval: client.py approve {status.deployment_id}",
         Phase.SWITCHING: f"traffic {status.active_color_before} → {status.target_color}",
-        Phase.BAKING: "both colors running"
-        + (" while alarms are watched" if status.last_alarms or status.alarm_checks else ""),
+        Phase.BAKING: f"both colors running, traffic on {status.target_color}",
         Phase.DRAINING: f"waiting for {status.active_color_before}'s clients to leave",
         Phase.CLEANING_UP: f"scaling {status.active_color_before} to 0",
         Phase.COMPENSATING: "restoring production",
