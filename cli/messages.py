@@ -67,7 +67,7 @@ def approved_line(status: DeploymentStatus) -> str:
 def rollback_accepted_line(status: DeploymentStatus) -> str:
     """What ``client.py rollback`` prints once the deployment took the request."""
     record = status.rollback
-    phase = record.phase.value if record else status.phase.value
+    phase = (record.phase if record and record.phase else status.phase).value
     by = f" from {record.by}" if record else ""
     return f"rollback of {status.deployment_id}{by} accepted in {phase}: putting production back"
 

@@ -74,7 +74,7 @@ def summary(status: DeploymentStatus) -> str:
     if status.rollback:
         record = status.rollback
         lines.append(
-            f"  rollback requested by {record.by} at {_at(record.at)} in {record.phase.value}:"
+            f"  rollback requested by {record.by} at {_at(record.at)} in {(record.phase or status.phase).value}:"
             f" {record.reason}"
         )
     lines.extend(f"  warning: {warning}" for warning in status.warnings)

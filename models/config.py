@@ -8,9 +8,17 @@ import re
 import tomllib
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from models.colors import Color
 from models.durations import Duration
@@ -20,6 +28,30 @@ from models.errors import ConfigError, one_line
 # color the request is about (the new color for checks, the old one for connections).
 COLOR_URL = "{color_url}"
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+
+
+def check_region(value: str) -> str:
+    """An AWS region name such as us-west-2."""
+    if not _REGION.match(value):
+        raise ValueError(f"{value!r} is not an AWS region name such as us-west-2")
+    return value
+
+
+Region = Annotated[str, AfterValidator(check_region)]
+
+# Keys that say which regions there are; the per-region overrides may not change them.
+_REGION_KEYS = ("region", "regions", "waves", "in_region")
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override`` on top; nested tables merge, anything else is replaced."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 class StrictModel(BaseModel):
@@ -182,9 +214,19 @@ class IntegrationCheck(StrictModel):
 
 
 class EnvironmentConfig(StrictModel):
-    """One environment (prod, staging, …) in one region: a pair of colors and a router."""
+    """One environment (prod, staging, …): a pair of colors and a router, in one or more regions.
 
-    region: str
+    The keys describe the resources in ``region``. With ``regions`` or ``waves`` the environment
+    spans several regions; ``in_region`` gives, per region, only what differs there.
+    """
+
+    region: Region
+    regions: list[Region] = []
+    """Several regions, deployed in parallel (one wave)."""
+    waves: list[list[Region]] = []
+    """Regions in ordered waves: a wave starts only after the previous one passed its bake."""
+    in_region: dict[str, dict[str, Any]] = {}
+    """Region → the keys whose values differ there (ARNs, names, URLs), as nested tables."""
     ssm_prefix: str = Field(pattern=r"^/[A-Za-z0-9_.\-/]*[A-Za-z0-9_.\-]$")
     """SSM parameters live under this path; see README, "SSM parameters"."""
     task_family: str = Field(min_length=1)
@@ -203,13 +245,6 @@ class EnvironmentConfig(StrictModel):
     """Without it there is nothing to drain: the old color is shut down right after the switch."""
     integration_checks: list[IntegrationCheck] = []
 
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not _REGION.match(value):
-            raise ValueError(f"{value!r} is not an AWS region name such as us-west-2")
-        return value
-
     @model_validator(mode="after")
     def _router_needs(self) -> Self:
         for name in ("blue", "green"):
@@ -225,9 +260,71 @@ class EnvironmentConfig(StrictModel):
             raise ValueError(f"blue.url and green.url are required where a URL uses {COLOR_URL}")
         return self
 
+    @model_validator(mode="after")
+    def _regions_and_overrides(self) -> Self:
+        if self.regions and self.waves:
+            raise ValueError("give regions or waves, not both")
+        if any(not wave for wave in self.waves):
+            raise ValueError("waves: a wave needs at least one region")
+        listed = self.all_regions()
+        repeated = sorted({r for r in listed if listed.count(r) > 1})
+        if repeated:
+            raise ValueError(f"region {', '.join(repeated)} is listed more than once")
+        for region, override in self.in_region.items():
+            if region not in listed:
+                raise ValueError(
+                    f"in_region.{region}: not one of this environment's regions"
+                    f" ({', '.join(listed)})"
+                )
+            fixed = [key for key in _REGION_KEYS if key in override]
+            if fixed:
+                raise ValueError(f"in_region.{region}: {fixed[0]} cannot differ per region")
+            try:
+                self.for_region(region)
+            except ValidationError as err:
+                raise ValueError(f"in_region.{region}.{one_line(err)}") from None
+        return self
+
     def color(self, color: Color) -> ColorConfig:
         """The configuration of one color."""
         return self.blue if color == "blue" else self.green
+
+    def wave_list(self) -> list[list[str]]:
+        """The regions in the order they are deployed: waves, one after the other."""
+        return self.waves or [self.regions or [self.region]]
+
+    def all_regions(self) -> list[str]:
+        """Every region of the environment, wave by wave."""
+        return [region for wave in self.wave_list() for region in wave]
+
+    def for_region(self, region: str) -> "EnvironmentConfig":
+        """This environment as one region sees it: its overrides applied, a single region."""
+        if region == self.region and not self.in_region.get(region) and self.is_single_region():
+            return self
+        base = self.model_dump(exclude=set(_REGION_KEYS))
+        return EnvironmentConfig.model_validate(
+            _merged(base, self.in_region.get(region, {})) | {"region": region}
+        )
+
+    def is_single_region(self) -> bool:
+        """True when the environment lists no regions besides ``region``."""
+        return not self.regions and not self.waves
+
+    def selected_waves(self, chosen: list[str]) -> list[list[str]]:
+        """The waves restricted to ``chosen`` (``--region``), or all of them when none is."""
+        if not chosen:
+            return self.wave_list()
+        listed = self.all_regions()
+        for region in chosen:
+            if chosen.count(region) > 1:
+                raise ConfigError(f"--region: {region} is given more than once")
+            if region not in listed:
+                raise ConfigError(
+                    f"--region: {region!r} is not a region of this environment"
+                    f" ({', '.join(listed)})"
+                )
+        waves = [[r for r in wave if r in chosen] for wave in self.wave_list()]
+        return [wave for wave in waves if wave]
 
 
 class DeployConfig(StrictModel):

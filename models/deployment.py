@@ -32,6 +32,8 @@ class DeploymentRequest(StrictModel):
     """False: leave the old color running after the switch (for an instant switch back)."""
     require_approval: bool = False
     """Wait for an approve message (``environment.approval``) before switching traffic."""
+    switch_together: bool = False
+    """Part of a multi-region deployment: wait at the gate until the parent releases it."""
     requested_by: str = "unknown"
 
     @field_validator("version")
@@ -89,6 +91,7 @@ class DeploymentStatus(BaseModel):
     switch_active_cluster: bool = True
     shutdown_inactive_cluster: bool = True
     require_approval: bool = False
+    switch_together: bool = False
     active_color_before: Color | None = None
     target_color: Color | None = None
     active_color_after: Color | None = None

@@ -40,4 +40,5 @@ class RollbackRecord(BaseModel):
     by: str
     reason: str
     at: datetime
-    phase: Phase
+    phase: Phase | None = None
+    """The phase it arrived in (one region); None for a multi-region parent."""

@@ -1,6 +1,7 @@
 """Temporal workflows: deterministic orchestration only, every side effect is an activity."""
 
 from workflows.deployment import BlueGreenDeployment
+from workflows.multi_region import MultiRegionDeployment
 from workflows.switch_back import SwitchBack
 
-ALL_WORKFLOWS = [BlueGreenDeployment, SwitchBack]
+ALL_WORKFLOWS = [BlueGreenDeployment, MultiRegionDeployment, SwitchBack]

@@ -73,12 +73,14 @@ class BlueGreenDeployment:
             switch_active_cluster=request.switch_active_cluster,
             shutdown_inactive_cluster=request.shutdown_inactive_cluster,
             require_approval=request.require_approval,
+            switch_together=request.switch_together,
         )
         # What has been changed so far decides what a failure must undo.
         self._touched_new_color = False
         self._switch_started = False
         self._cleanup_started = False
         self._restoring = False
+        self._reports: list[asyncio.Task[None]] = []
 
     @workflow.query
     def status(self) -> DeploymentStatus:
@@ -146,6 +148,7 @@ class BlueGreenDeployment:
         self._status.approval = Approval(by=request.by, comment=request.comment, at=workflow.now())
         workflow.logger.info("deployment %s approved by %s", self._status.deployment_id, request.by)
         self._update_details()
+        self._report_to_parent()
 
     def _rollback_refusal(self) -> str | None:
         status = self._status
@@ -173,6 +176,7 @@ class BlueGreenDeployment:
             "deployment %s: rollback requested by %s", self._status.deployment_id, request.by
         )
         self._update_details()
+        self._report_to_parent()
 
     def _rollback_pending(self) -> bool:
         return self._status.rollback is not None and not self._restoring
@@ -182,6 +186,13 @@ class BlueGreenDeployment:
     @workflow.run
     async def run(self, request: DeploymentRequest) -> DeploymentStatus:
         """Run the whole sequence; see the class docstring for how it ends."""
+        try:
+            return await self._run_to_the_end()
+        finally:
+            # A multi-region parent must hear how this region ended before the child closes.
+            await asyncio.gather(*self._reports)
+
+    async def _run_to_the_end(self) -> DeploymentStatus:
         self._enter(Phase.SETTING_UP)
         try:
             await self._run_sequence()
@@ -322,7 +333,9 @@ class BlueGreenDeployment:
             )
 
     async def _wait_for_approval(self) -> None:
-        if not self._request.require_approval:
+        # One gate for both: a person's approval, and (multi-region) the parent's release once
+        # every region of the wave is ready to switch.
+        if not (self._request.require_approval or self._request.switch_together):
             return
         self._enter(Phase.AWAITING_APPROVAL)
         policy = self._env.approval
@@ -338,8 +351,13 @@ class BlueGreenDeployment:
         except TimeoutError:
             waited = format_duration(policy.timeout)
             if policy.on_timeout == "abort":
+                nobody = (
+                    "nobody approved"
+                    if self._request.require_approval
+                    else "the other regions were not all ready"
+                )
                 raise StepFailed(
-                    f"nobody approved within {waited}; aborted as configured", "ApprovalTimeout"
+                    f"{nobody} within {waited}; aborted as configured", "ApprovalTimeout"
                 ) from None
             self._status.approval = Approval(
                 by="timeout",
@@ -556,6 +574,22 @@ class BlueGreenDeployment:
         self._status.phases.append(PhaseEntry(phase=phase, entered_at=workflow.now()))
         workflow.logger.info("deployment %s: %s", self._status.deployment_id, phase.value)
         self._update_details()
+        self._report_to_parent()
 
     def _update_details(self) -> None:
         workflow.set_current_details(describe(self._status, workflow.now()))
+
+    def _report_to_parent(self) -> None:
+        """Tell a multi-region parent where this region stands (each phase, each message)."""
+        parent = workflow.info().parent
+        if parent is not None:
+            snapshot = self._status.model_copy(deep=True)
+            self._reports.append(
+                asyncio.create_task(self._send_report(parent.workflow_id, snapshot))
+            )
+
+    async def _send_report(self, parent_id: str, status: DeploymentStatus) -> None:
+        try:
+            await workflow.get_external_workflow_handle(parent_id).signal("region_progress", status)
+        except Exception as err:  # the parent may be gone; the region goes on regardless
+            workflow.logger.warning("could not report to %s: %s", parent_id, err)

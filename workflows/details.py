@@ -43,7 +43,7 @@ def describe(status: DeploymentStatus, now: datetime) -> str:
         lines.append(f"- alarms: {alarms} ({status.alarm_checks} checks)")
     if status.rollback:
         lines.append(
-            f"- rollback requested by {status.rollback.by} in {status.rollback.phase.value}:"
+            f"- rollback requested by {status.rollback.by} in {(status.rollback.phase or status.phase).value}:"
             f" {status.rollback.reason}"
         )
     if status.report:

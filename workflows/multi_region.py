@@ -1,0 +1,347 @@
+"""One deployment across regions: a parent starting the one-region workflow per region (§5).
+
+The regions of a wave run in parallel; a wave starts once every region of the previous one has
+passed its bake. Each child reports its phases to the parent (signal ``region_progress``),
+which is how the parent knows when to pass an approval on, when a switch-together wave is
+ready, and when a wave has passed its bake.
+"""
+
+import asyncio
+
+from temporalio import workflow
+from temporalio.exceptions import (
+    ApplicationError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from models.deployment import DeploymentStatus, Phase, State
+    from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
+    from models.multi_region import MultiRegionRequest, MultiRegionStatus, RegionProgress
+    from workflows.deployment import BlueGreenDeployment
+    from workflows.multi_region_details import describe_regions
+
+# Phases a region has reached once its bake passed (or it ended); the next wave may start.
+_PAST_BAKE = (Phase.DRAINING, Phase.CLEANING_UP)
+
+
+@workflow.defn(name="MultiRegionDeployment")
+class MultiRegionDeployment:
+    """Deploy one version to several regions: one child ``BlueGreenDeployment`` per region.
+
+    Query ``status`` for a :class:`MultiRegionStatus`. Messages (updates with validators, and
+    signals of the same name): ``approve`` releases every region waiting for approval, now and
+    later; ``rollback`` rolls back every region, each by its own phase rule. The result is the
+    final status; a deployment that did not succeed everywhere fails with an ``ApplicationError``
+    of type ``DeploymentFailed`` whose first detail is the final status.
+    """
+
+    @workflow.init
+    def __init__(self, request: MultiRegionRequest) -> None:
+        self._request = request
+        parent_id = workflow.info().workflow_id
+        self._status = MultiRegionStatus(
+            deployment_id=parent_id,
+            service=request.service,
+            environment=request.environment,
+            version=request.version,
+            image=request.image,
+            waves=[[target.region for target in wave] for wave in request.waves],
+            regions={
+                target.region: RegionProgress(
+                    region=target.region, wave=index, workflow_id=f"{parent_id}-{target.region}"
+                )
+                for index, wave in enumerate(request.waves)
+                for target in wave
+            },
+            require_approval=request.require_approval,
+            switch_together=request.switch_together,
+            fail_fast=request.fail_fast,
+        )
+        self._stop_reason: str | None = None
+
+    @workflow.query
+    def status(self) -> MultiRegionStatus:
+        """Every region's progress, as the children last reported it."""
+        return self._status
+
+    # --- messages ---------------------------------------------------------------------------
+
+    @workflow.signal
+    async def region_progress(self, status: DeploymentStatus) -> None:
+        """A child's report of where its region stands."""
+        progress = self._status.regions.get(status.region)
+        if progress is None or progress.workflow_id != status.deployment_id:
+            return
+        progress.status = status
+        self._update_details()
+        await self._release_ready_regions()
+
+    @workflow.update(name="approve")
+    async def approve(self, request: ApproveRequest) -> MultiRegionStatus:
+        """Approve every region: those waiting now and those that will wait later."""
+        self._record_approval(request)
+        await self._release_ready_regions()
+        return self._status
+
+    @approve.validator
+    def _validate_approve(self, request: ApproveRequest) -> None:
+        refusal = self._approval_refusal()
+        if refusal:
+            raise ApplicationError(refusal, type="ApprovalRefused", non_retryable=True)
+
+    @workflow.signal(name="approve")
+    async def approve_signal(self, request: ApproveRequest) -> None:
+        """The ``approve`` update as a signal: a refusal is recorded as a warning."""
+        refusal = self._approval_refusal()
+        if refusal:
+            self._status.warnings.append(f"ignored approve from {request.by}: {refusal}")
+            return
+        self._record_approval(request)
+        await self._release_ready_regions()
+
+    @workflow.update(name="rollback")
+    async def rollback(self, request: RollbackRequest) -> MultiRegionStatus:
+        """Roll every region back, in parallel, each by the rule of the phase it is in."""
+        await self._roll_back_all(self._record_rollback(request))
+        return self._status
+
+    @rollback.validator
+    def _validate_rollback(self, request: RollbackRequest) -> None:
+        refusal = self._rollback_refusal()
+        if refusal:
+            raise ApplicationError(refusal, type="RollbackRefused", non_retryable=True)
+
+    @workflow.signal(name="rollback")
+    async def rollback_signal(self, request: RollbackRequest) -> None:
+        """The ``rollback`` update as a signal: a refusal is recorded as a warning."""
+        refusal = self._rollback_refusal()
+        if refusal:
+            self._status.warnings.append(f"ignored rollback from {request.by}: {refusal}")
+            return
+        await self._roll_back_all(self._record_rollback(request))
+
+    def _approval_refusal(self) -> str | None:
+        status = self._status
+        if status.state != State.RUNNING or self._stop_reason:
+            return f"the deployment is ending ({self._stop_reason or status.state.value})"
+        if not status.require_approval:
+            return "this deployment does not require approval"
+        if status.approval is not None:
+            return f"already approved by {status.approval.by} at {status.approval.at:%Y-%m-%d %H:%M:%S} UTC"
+        if not self._waiting_regions():
+            phases = ", ".join(
+                f"{p.region} {p.status.phase.value}" for p in status.regions.values() if p.status
+            )
+            return f"not waiting for approval: no region is ready to switch yet ({phases or 'starting'})"
+        return None
+
+    def _record_approval(self, request: ApproveRequest) -> None:
+        self._status.approval = Approval(by=request.by, comment=request.comment, at=workflow.now())
+        self._update_details()
+
+    def _rollback_refusal(self) -> str | None:
+        status = self._status
+        if status.rollback is not None:
+            return f"a rollback was already requested by {status.rollback.by}"
+        if status.state != State.RUNNING:
+            return f"the deployment is already ending ({status.state.value})"
+        if not self._running_regions():
+            return "no region is running any more"
+        return None
+
+    def _record_rollback(self, request: RollbackRequest) -> RollbackRequest:
+        self._status.rollback = RollbackRecord(
+            by=request.by, reason=request.reason, at=workflow.now()
+        )
+        self._stop(f"rollback requested by {request.by}: {request.reason}")
+        return request
+
+    # --- the run ------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, request: MultiRegionRequest) -> MultiRegionStatus:
+        """Run the waves; see the class docstring for how it ends."""
+        ended: list[asyncio.Task[None]] = []
+        for index, wave in enumerate(request.waves):
+            if self._stop_reason:
+                break
+            self._status.current_wave = index
+            self._update_details()
+            ended += [asyncio.create_task(self._run_region(target.region)) for target in wave]
+            await workflow.wait_condition(self._wave_done)
+        await asyncio.gather(*ended)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._finish()
+
+    async def _run_region(self, region: str) -> None:
+        """Start the region's child, wait for its end, and react to a failure."""
+        progress = self._status.regions[region]
+        target = next(t for wave in self._request.waves for t in wave if t.region == region)
+        try:
+            child = await workflow.start_child_workflow(
+                BlueGreenDeployment.run,
+                self._request.for_region(target),
+                id=progress.workflow_id,
+                # Cancelled, a child puts its region back as it was; terminated, it could not.
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL,
+                static_summary=(
+                    f"deploy {self._request.service} {self._request.version} to"
+                    f" {self._request.environment}, {region} (wave {progress.wave + 1})"
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            progress.ended = True
+            self._status.warnings.append(f"{region}: {progress.workflow_id} is already running")
+            await self._region_failed(progress)
+            return
+        progress.started = True
+        self._update_details()
+        try:
+            progress.status = await child
+        except ChildWorkflowError as err:
+            progress.status = _final_status(err) or progress.status
+            if progress.status is not None and progress.status.state == State.RUNNING:
+                progress.status.state = State.FAILED
+        progress.ended = True
+        self._update_details()
+        if progress.state() != State.SUCCEEDED:
+            await self._region_failed(progress)
+        await self._release_ready_regions()
+
+    async def _region_failed(self, progress: RegionProgress) -> None:
+        reason = (
+            progress.status.report.reason if progress.status and progress.status.report else "ended"
+        )
+        if self._status.reason is None:
+            self._status.reason = f"{progress.region}: {reason}"
+        if self._status.rollback is not None:
+            return
+        # Later waves never start after a failure; the regions running now go on or roll back.
+        self._stop(f"{progress.region} did not succeed")
+        if self._request.fail_fast:
+            await self._roll_back_all(
+                RollbackRequest(
+                    reason=f"{progress.region} failed (fail fast): {reason}"[:2000],
+                    by=self._status.deployment_id,
+                )
+            )
+
+    # --- passing messages on ------------------------------------------------------------------
+
+    async def _release_ready_regions(self) -> None:
+        """Pass the approval (or the switch-together release) on to every region ready for it."""
+        for progress in self._regions_to_release():
+            progress.released = True
+            approval = self._status.approval
+            request = (
+                ApproveRequest(
+                    by=approval.by,
+                    comment=f"{approval.comment} (via {self._status.deployment_id})".strip(),
+                )
+                if approval
+                else ApproveRequest(
+                    by=self._status.deployment_id, comment="every region of the wave is ready"
+                )
+            )
+            await self._signal(progress, "approve", request)
+
+    def _regions_to_release(self) -> list[RegionProgress]:
+        if self._stop_reason or (self._request.require_approval and self._status.approval is None):
+            return []
+        waiting = [p for p in self._waiting_regions() if not p.released]
+        if not self._request.switch_together:
+            return waiting
+        ready = []
+        for progress in waiting:
+            # Every region of the wave that is still running must be at the gate.
+            wave = [p for p in self._status.regions.values() if p.wave == progress.wave]
+            if all(_at_gate(p) or _ended(p) for p in wave):
+                ready.append(progress)
+        return ready
+
+    async def _roll_back_all(self, request: RollbackRequest) -> None:
+        for progress in self._running_regions():
+            await self._signal(progress, "rollback", request)
+
+    async def _signal(self, progress: RegionProgress, name: str, arg: object) -> None:
+        try:
+            await workflow.get_external_workflow_handle(progress.workflow_id).signal(name, arg)
+        except Exception as err:  # the child may have just ended
+            self._status.warnings.append(f"{progress.region}: {name} not delivered: {err}")
+
+    # --- state ----------------------------------------------------------------------------------
+
+    def _stop(self, reason: str) -> None:
+        if self._stop_reason is None:
+            self._stop_reason = reason
+            self._update_details()
+
+    def _wave_done(self) -> bool:
+        """Every region of the current wave passed its bake, or the deployment is stopping."""
+        wave = self._status.current_wave
+        regions = [p for p in self._status.regions.values() if p.wave == wave]
+        return self._stop_reason is not None or all(_past_bake(p) for p in regions)
+
+    def _waiting_regions(self) -> list[RegionProgress]:
+        return [p for p in self._status.regions.values() if _at_gate(p)]
+
+    def _running_regions(self) -> list[RegionProgress]:
+        return [p for p in self._status.regions.values() if p.started and not _ended(p)]
+
+    def _finish(self) -> MultiRegionStatus:
+        status = self._status
+        states = [p.state() if p.started else None for p in status.regions.values()]
+        if all(state == State.SUCCEEDED for state in states) and status.rollback is None:
+            status.state = State.SUCCEEDED
+            self._update_details()
+            return status
+        status.state = State.ROLLED_BACK if status.rollback is not None else State.FAILED
+        if status.rollback is not None and status.reason is None:
+            status.reason = f"rollback requested by {status.rollback.by}: {status.rollback.reason}"
+        kept = [p.region for p in status.regions.values() if p.state() == State.SUCCEEDED]
+        if kept:
+            status.warnings.append(f"these regions run the new version: {', '.join(kept)}")
+        self._update_details()
+        raise ApplicationError(
+            f"{status.state.value}: {status.reason}",
+            status,
+            type="DeploymentFailed",
+            non_retryable=True,
+        )
+
+    def _update_details(self) -> None:
+        workflow.set_current_details(describe_regions(self._status, workflow.now()))
+
+
+def _at_gate(progress: RegionProgress) -> bool:
+    status = progress.status
+    return (
+        status is not None
+        and status.state == State.RUNNING
+        and status.phase == Phase.AWAITING_APPROVAL
+        and status.approval is None
+        and status.rollback is None
+    )
+
+
+def _ended(progress: RegionProgress) -> bool:
+    status = progress.status
+    return progress.ended or (status is not None and status.phase == Phase.DONE)
+
+
+def _past_bake(progress: RegionProgress) -> bool:
+    status = progress.status
+    if status is None:
+        return False
+    if status.state == State.SUCCEEDED:
+        return True
+    return status.state == State.RUNNING and status.phase in _PAST_BAKE
+
+
+def _final_status(err: ChildWorkflowError) -> DeploymentStatus | None:
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == "DeploymentFailed" and cause.details:
+        return DeploymentStatus.model_validate(cause.details[0])
+    return None
