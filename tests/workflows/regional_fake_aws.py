@@ -52,7 +52,7 @@ class RegionalFakeAws:
             return str(arg.region)
         if hasattr(arg, "target"):
             return str(arg.target.region)
-        url = getattr(arg, "color_url", None) or getattr(arg, "url", "")
+        url = str(getattr(arg, "color_url", None) or getattr(arg, "url", ""))
         for base, region in self.urls.items():
             if url.startswith(base):
                 return region
