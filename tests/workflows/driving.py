@@ -4,10 +4,11 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from models.deployment import DeploymentRequest, DeploymentStatus, Phase
@@ -19,8 +20,14 @@ from workflows.deployment import BlueGreenDeployment
 Handle = WorkflowHandle[BlueGreenDeployment, DeploymentStatus]
 
 
+class Fakes(Protocol):
+    """FakeAws, or RegionalFakeAws: whatever provides the fake activities."""
+
+    def activities(self) -> list[Any]: ...
+
+
 @asynccontextmanager
-async def running_worker(client: Client, aws: FakeAws) -> AsyncIterator[str]:
+async def running_worker(client: Client, aws: Fakes) -> AsyncIterator[str]:
     """A worker with every workflow and ``aws``'s fake activities; yields its task queue."""
     task_queue = f"deploy-{uuid.uuid4()}"
     async with Worker(
@@ -62,12 +69,20 @@ async def deploy(
 
 async def wait_for_phase(handle: Handle, phase: Phase, seconds: float = 30) -> DeploymentStatus:
     """Poll the status query until the deployment is in ``phase`` (real time: no skipping)."""
+    last = "not started"
     for _ in range(int(seconds / 0.05)):
-        status = await handle.query(BlueGreenDeployment.status)
-        if status.phase == phase:
-            return status
+        try:
+            status = await handle.query(BlueGreenDeployment.status)
+        except RPCError as err:
+            # A child a parent has not started yet.
+            if err.status != RPCStatusCode.NOT_FOUND:
+                raise
+        else:
+            if status.phase == phase:
+                return status
+            last = status.phase.value
         await asyncio.sleep(0.05)
-    raise AssertionError(f"{handle.id} never reached {phase.value}; last: {status.phase.value}")
+    raise AssertionError(f"{handle.id} never reached {phase.value}; last: {last}")
 
 
 def phases(status: DeploymentStatus) -> list[Phase]:

@@ -24,23 +24,52 @@ from temporalio.testing import WorkflowEnvironment
 from cli import exit_now
 from models.deployment import Phase
 from models.messages import ApproveRequest, RollbackRequest
+from models.multi_region import MultiRegionRequest
 from models.switch import SwitchRequest
 from tests.factories import deployment_request, environment
 from tests.workflows.conftest import TEST_SERVER
-from tests.workflows.driving import running_worker, wait_for_phase
+from tests.workflows.driving import Fakes, running_worker, wait_for_phase
 from tests.workflows.fake_aws import FakeAws
+from tests.workflows.regional_fake_aws import RegionalFakeAws
 from workflows.deployment import BlueGreenDeployment
+from workflows.multi_region import MultiRegionDeployment
 from workflows.switch_back import SwitchBack
 
 HISTORIES = Path(__file__).parent / "histories"
+CHILD = "--"
+"""``<scenario>--<region>.json`` is a child of a multi-region scenario (ID ``…-<region>``)."""
 BAKE = {"duration": "10m", "poll_interval": "1m", "alarms": ["game-5xx"]}
+# Two waves over three regions; each region's colors have their own URLs.
+REGIONS = environment(
+    waves=[["us-west-2"], ["us-east-1", "eu-west-1"]],
+    in_region={
+        region: {
+            "blue": {"url": f"http://127.0.0.1:{port}1"},
+            "green": {"url": f"http://127.0.0.1:{port}2"},
+        }
+        for region, port in (("us-east-1", 2808), ("eu-west-1", 3808))
+    },
+    bake={"duration": "5m"},
+)
+
+
+def multi_region_request(**options: Any) -> MultiRegionRequest:
+    """game 2 to prod in the three REGIONS."""
+    return MultiRegionRequest(
+        service="game",
+        environment="prod",
+        version="2",
+        image="game:2",
+        waves=[[REGIONS.for_region(r) for r in wave] for wave in REGIONS.wave_list()],
+        **options,
+    )
 
 
 @dataclass
 class Scenario:
     """A workflow run with fake AWS, and the signals sent to it when it reaches a phase."""
 
-    aws: FakeAws
+    aws: Fakes
     arg: BaseModel = field(default_factory=deployment_request)
     signals: list[tuple[Phase, str, BaseModel]] = field(default_factory=list)
 
@@ -80,25 +109,51 @@ def scenarios() -> dict[str, Scenario]:
             ),
             SwitchRequest(service="game", environment="prod", target=environment()),
         ),
+        "multi_region_approved_in_waves": Scenario(
+            RegionalFakeAws.of(REGIONS),
+            multi_region_request(require_approval=True, switch_together=True),
+            [(Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="alice"))],
+        ),
+        "multi_region_fail_fast": Scenario(
+            RegionalFakeAws.of(REGIONS, eu_west_1=FakeAws(healthy_after=None)),
+            multi_region_request(),
+        ),
     }
 
 
 async def record_one(client: Client, name: str, scenario: Scenario) -> None:
     """Run one scenario to its end and write its history to ``histories/<name>.json``."""
     async with running_worker(client, scenario.aws) as task_queue:
-        workflow: Any = SwitchBack.run if isinstance(scenario.arg, SwitchRequest) else None
+        workflow: Any = {
+            SwitchRequest: SwitchBack.run,
+            MultiRegionRequest: MultiRegionDeployment.run,
+        }.get(type(scenario.arg), BlueGreenDeployment.run)
         handle: WorkflowHandle[Any, Any] = await client.start_workflow(
-            workflow or BlueGreenDeployment.run,
+            workflow,
             scenario.arg,
             id=f"record-{name}",
             task_queue=task_queue,
         )
+        # A multi-region deployment's phases are its first region's.
+        watched = handle
+        if isinstance(scenario.arg, MultiRegionRequest):
+            first = scenario.arg.regions()[0]
+            watched = client.get_workflow_handle(f"{handle.id}-{first}")
         for phase, signal, arg in scenario.signals:
-            await wait_for_phase(handle, phase)
+            await wait_for_phase(watched, phase)
             await handle.signal(signal, arg)
         with contextlib.suppress(WorkflowFailureError):
             await handle.result()
-        history = await handle.fetch_history()
+        await _save(handle, name)
+        if isinstance(scenario.arg, MultiRegionRequest):
+            # The children too: one region reporting to its parent is a path of its own.
+            for region in scenario.arg.regions():
+                child = client.get_workflow_handle(f"{handle.id}-{region}")
+                await _save(child, f"{name}{CHILD}{region}")
+
+
+async def _save(handle: WorkflowHandle[Any, Any], name: str) -> None:
+    history = await handle.fetch_history()
     last = history.events[-1].event_type
     assert last in (
         EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
