@@ -28,10 +28,13 @@ def describe(status: DeploymentStatus, now: datetime) -> str:
         left = seen.count if seen.count is not None else f"unknown ({seen.error})"
         lines.append(f"- connections left: {left} ({status.connection_checks} checks)")
     if status.phase == Phase.AWAITING_APPROVAL and status.awaiting_approval_until:
-        lines.append(
-            f"- **waiting for approval** until {status.awaiting_approval_until:%Y-%m-%d %H:%M} UTC"
-            f" (`client.py approve {status.deployment_id}`)"
-        )
+        until = f"until {status.awaiting_approval_until:%Y-%m-%d %H:%M} UTC"
+        if status.require_approval:
+            lines.append(
+                f"- **waiting for approval** {until} (`client.py approve {status.deployment_id}`)"
+            )
+        else:
+            lines.append(f"- **waiting for the other regions** to be ready to switch, {until}")
     if status.approval:
         approval = status.approval
         comment = f": {approval.comment}" if approval.comment else ""

@@ -28,7 +28,12 @@ def status(phase: Phase, **fields: object) -> DeploymentStatus:
 
 def test_a_deployment_waiting_for_approval_says_until_when_and_how_to_approve() -> None:
     text = describe(
-        status(Phase.AWAITING_APPROVAL, awaiting_approval_until=NOW + timedelta(hours=23)), NOW
+        status(
+            Phase.AWAITING_APPROVAL,
+            require_approval=True,
+            awaiting_approval_until=NOW + timedelta(hours=23),
+        ),
+        NOW,
     )
     assert "phase: **awaiting_approval** for 3m" in text
     assert "**waiting for approval** until 2026-11-24 11:00 UTC" in text
@@ -57,3 +62,16 @@ def test_a_requested_rollback_names_who_and_why() -> None:
     record = RollbackRecord(by="bob", reason="desyncs", at=NOW, phase=Phase.DRAINING)
     text = describe(status(Phase.COMPENSATING, rollback=record), NOW)
     assert "rollback requested by bob in draining: desyncs" in text
+
+
+def test_a_region_waiting_to_switch_together_says_so() -> None:
+    text = describe(
+        status(
+            Phase.AWAITING_APPROVAL,
+            switch_together=True,
+            awaiting_approval_until=NOW + timedelta(hours=1),
+        ),
+        NOW,
+    )
+    assert "**waiting for the other regions** to be ready to switch, until 2026-11-23 13:00" in text
+    assert "client.py approve" not in text
