@@ -60,6 +60,7 @@ class MultiRegionDeployment:
             fail_fast=request.fail_fast,
         )
         self._stop_reason: str | None = None
+        self._rolling_back: RollbackRequest | None = None
 
     @workflow.query
     def status(self) -> MultiRegionStatus:
@@ -147,8 +148,6 @@ class MultiRegionDeployment:
             return f"a rollback was already requested by {status.rollback.by}"
         if status.state != State.RUNNING:
             return f"the deployment is already ending ({status.state.value})"
-        if not self._running_regions():
-            return "no region is running any more"
         return None
 
     def _record_rollback(self, request: RollbackRequest) -> RollbackRequest:
@@ -198,6 +197,9 @@ class MultiRegionDeployment:
             return
         progress.started = True
         self._update_details()
+        if self._rolling_back is not None:
+            # The rollback went out while this child was being started.
+            await self._signal(progress, "rollback", self._rolling_back)
         try:
             progress.status = await child
         except ChildWorkflowError as err:
@@ -216,7 +218,7 @@ class MultiRegionDeployment:
         )
         if self._status.reason is None:
             self._status.reason = f"{progress.region}: {reason}"
-        if self._status.rollback is not None:
+        if self._rolling_back is not None:
             return
         # Later waves never start after a failure; the regions running now go on or roll back.
         self._stop(f"{progress.region} did not succeed")
@@ -262,6 +264,7 @@ class MultiRegionDeployment:
         return ready
 
     async def _roll_back_all(self, request: RollbackRequest) -> None:
+        self._rolling_back = request
         for progress in self._running_regions():
             await self._signal(progress, "rollback", request)
 
