@@ -125,7 +125,7 @@ class MultiRegionDeployment:
 
     def _approval_refusal(self) -> str | None:
         status = self._status
-        if status.state != State.RUNNING or self._stop_reason:
+        if status.state != State.RUNNING or self._rolling_back:
             return f"the deployment is ending ({self._stop_reason or status.state.value})"
         if not status.require_approval:
             return "this deployment does not require approval"
@@ -216,7 +216,7 @@ class MultiRegionDeployment:
         reason = (
             progress.status.report.reason if progress.status and progress.status.report else "ended"
         )
-        if self._status.reason is None:
+        if self._status.reason is None and self._status.rollback is None:
             self._status.reason = f"{progress.region}: {reason}"
         if self._rolling_back is not None:
             return
@@ -250,7 +250,8 @@ class MultiRegionDeployment:
             await self._signal(progress, "approve", request)
 
     def _regions_to_release(self) -> list[RegionProgress]:
-        if self._stop_reason or (self._request.require_approval and self._status.approval is None):
+        # A failure without fail fast stops later waves only: the running regions go on.
+        if self._rolling_back or (self._request.require_approval and self._status.approval is None):
             return []
         waiting = [p for p in self._waiting_regions() if not p.released]
         if not self._request.switch_together:

@@ -114,6 +114,11 @@ def scenarios() -> dict[str, Scenario]:
             multi_region_request(require_approval=True, switch_together=True),
             [(Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="alice"))],
         ),
+        "multi_region_rolled_back_in_bake": Scenario(
+            RegionalFakeAws.of(REGIONS),
+            multi_region_request(),
+            [(Phase.BAKING, "rollback", RollbackRequest(reason="desyncs", by="bob"))],
+        ),
         "multi_region_fail_fast": Scenario(
             RegionalFakeAws.of(REGIONS, eu_west_1=FakeAws(healthy_after=None)),
             multi_region_request(),
@@ -147,9 +152,11 @@ async def record_one(client: Client, name: str, scenario: Scenario) -> None:
         await _save(handle, name)
         if isinstance(scenario.arg, MultiRegionRequest):
             # The children too: one region reporting to its parent is a path of its own.
+            status = await handle.query(MultiRegionDeployment.status)
             for region in scenario.arg.regions():
-                child = client.get_workflow_handle(f"{handle.id}-{region}")
-                await _save(child, f"{name}{CHILD}{region}")
+                if status.regions[region].started:
+                    child = client.get_workflow_handle(f"{handle.id}-{region}")
+                    await _save(child, f"{name}{CHILD}{region}")
 
 
 async def _save(handle: WorkflowHandle[Any, Any], name: str) -> None:

@@ -14,7 +14,6 @@ import asyncio
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,20 +23,29 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
-from activities import ALL_ACTIVITIES
-from local.aws_resources import DemoResources, create_demo_resources
+from local.aws_resources import DemoResources
 from local.state import EnvironmentState, mismatches, read_state
-from models.colors import Color
 from models.config import EnvironmentConfig
 from models.deployment import DeploymentRequest, DeploymentStatus, Phase, State
 from models.messages import ApproveRequest, RollbackRequest
 from models.observations import RouterWeights
 from models.switch import SwitchRequest, SwitchResult
 from sample_service.game_server import GameServer, make_server
+from tests.workflows.compensation import AFTER_SWITCH, BEFORE_SWITCH
 from tests.workflows.driving import Handle, outcome, phases, start, wait_for_phase
-from workflows import ALL_WORKFLOWS
+from tests.workflows.on_moto import (
+    LONG_BAKE,
+    NOWHERE,
+    TASKS,
+    VERSION,
+    assert_back_on_blue,
+    assert_blue_serves_as_before,
+    assert_deployed_to_green,
+    demo_resources,
+    environment,
+    real_worker,
+)
 from workflows.deployment import BlueGreenDeployment
 from workflows.switch_back import SwitchBack
 
@@ -48,13 +56,7 @@ if TYPE_CHECKING:
     from mypy_boto3_ssm import SSMClient
 
 REGION = "us-west-2"
-VERSION = "2"
-TASKS = 2
-"""Tasks per color: blue starts with them on version 1."""
-NOWHERE = "http://127.0.0.1:9"
-"""Nothing listens there: the colors' URL where no test calls it, and ECS's to make it fail."""
 ROLLBACK = RollbackRequest(reason="players report desyncs", by="alice")
-LONG_BAKE = {"duration": "1h", "poll_interval": "1m"}
 
 
 # --- fixtures ------------------------------------------------------------------------------------
@@ -63,28 +65,14 @@ LONG_BAKE = {"duration": "1h", "poll_interval": "1m"}
 @pytest.fixture(scope="module")
 async def task_queue(time_skipping: WorkflowEnvironment, aws: dict[str, str]) -> AsyncIterator[str]:
     """One worker for the module: every workflow, the real activities (in threads)."""
-    queue = f"on-moto-{uuid.uuid4()}"
-    with ThreadPoolExecutor(max_workers=8) as executor:
-        async with Worker(
-            time_skipping.client,
-            task_queue=queue,
-            workflows=ALL_WORKFLOWS,
-            activities=ALL_ACTIVITIES,
-            activity_executor=executor,
-        ):
-            yield queue
+    async with real_worker(time_skipping.client) as queue:
+        yield queue
 
 
 @pytest.fixture
 def resources(aws: dict[str, str]) -> DemoResources:
     """The demo's AWS resources under a service name (and so SSM prefix) of this test's own."""
-    return create_demo_resources(
-        REGION,
-        blue_url=NOWHERE,
-        green_url=NOWHERE,
-        service=f"g{uuid.uuid4().hex[:8]}",
-        desired_count=TASKS,
-    )
+    return demo_resources(REGION)
 
 
 @pytest.fixture
@@ -119,35 +107,6 @@ def ecs(aws: dict[str, str]) -> "ECSClient":
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-
-def environment(
-    resources: DemoResources, *, blue_url: str = NOWHERE, **overrides: Any
-) -> EnvironmentConfig:
-    """The environment ``resources`` make, no bake, connections or checks unless overridden."""
-    r = resources
-
-    def color(name: Color, url: str) -> dict[str, Any]:
-        return {
-            "cluster": r.clusters[name],
-            "service": r.service,
-            "target_group_arn": r.target_group_arns[name],
-            "url": url,
-        }
-
-    fields: dict[str, Any] = {
-        "region": r.region,
-        "ssm_prefix": r.ssm_prefix,
-        "task_family": r.task_family,
-        "container_name": r.container_name,
-        "desired_count": r.desired_count,
-        "blue": color("blue", blue_url),
-        "green": color("green", NOWHERE),
-        "router": {"kind": "alb", "listener_arn": r.listener_arn},
-        "health": {"timeout": "2m", "poll_interval": "1s"},
-        "bake": {"duration": "0s"},
-    }
-    return EnvironmentConfig.model_validate(fields | overrides)
 
 
 def request(env: EnvironmentConfig, resources: DemoResources, **options: Any) -> DeploymentRequest:
@@ -220,39 +179,6 @@ async def wait_for_warning(handle: Handle, start: str, seconds: float = 10) -> N
     raise AssertionError(f"{handle.id} has no warning {start!r}; warnings: {warnings}")
 
 
-def assert_blue_serves_as_before(state: EnvironmentState, resources: DemoResources) -> None:
-    """Production untouched: blue active in SSM on version 1, all traffic, its tasks, its
-    task definition."""
-    assert state.ssm.active_color == "blue"
-    assert state.ssm.versions["blue"] == "1"
-    assert state.weights == RouterWeights(blue=100, green=0)
-    blue = state.services["blue"]
-    assert (blue.desired_count, blue.running_count) == (TASKS, TASKS)
-    assert blue.task_definition_arn == resources.task_definition_arn
-
-
-def assert_back_on_blue(
-    env: EnvironmentConfig, resources: DemoResources, green_version: str | None = None
-) -> EnvironmentState:
-    """Production as before the deployment, and green back at zero with its old SSM version."""
-    state = read_state(env)
-    assert_blue_serves_as_before(state, resources)
-    assert state.services["green"].desired_count == 0
-    assert state.ssm.versions["green"] == green_version
-    return state
-
-
-def assert_deployed_to_green(env: EnvironmentConfig, status: DeploymentStatus) -> EnvironmentState:
-    """Green active on version 2 (the new revision) with all the traffic."""
-    state = read_state(env)
-    assert state.ssm.active_color == "green"
-    assert state.ssm.versions == {"blue": "1", "green": VERSION}
-    assert state.weights == RouterWeights(blue=0, green=100)
-    assert state.services["green"].desired_count == TASKS
-    assert state.services["green"].task_definition_arn == status.task_definition_arn
-    return state
-
-
 def assert_rolled_back(status: DeploymentStatus, phase: Phase, compensation: list[str]) -> None:
     assert status.state == State.ROLLED_BACK
     assert status.rollback is not None
@@ -263,10 +189,6 @@ def assert_rolled_back(status: DeploymentStatus, phase: Phase, compensation: lis
     assert status.report.reason == "rollback requested by alice: players report desyncs"
     assert status.report.compensation == compensation
     assert status.report.compensation_errors == []
-
-
-BEFORE_SWITCH = ["scaled green to 0", "SSM version of green back to (none)"]
-AFTER_SWITCH = ["traffic back to blue", "SSM active color back to blue", *BEFORE_SWITCH]
 
 
 def summary(state: EnvironmentState) -> tuple[Any, ...]:
