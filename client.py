@@ -2,11 +2,15 @@
 
     python client.py deploy --config deploy.toml --environment prod --version 2 \\
         --image 123456789012.dkr.ecr.us-west-2.amazonaws.com/game:2 --wait
+        [--region us-east-1 …] [--switch-together] [--no-fail-fast]   # multi-region environments
     python client.py status deploy-game-prod [--json]
     python client.py list
     python client.py approve deploy-game-prod [--by NAME] [--comment TEXT]
     python client.py rollback deploy-game-prod --reason TEXT [--by NAME] [--json]
-    python client.py switch --config deploy.toml --environment prod [--reason TEXT] [--json]
+    python client.py switch --config deploy.toml --environment prod [--region R] [--reason TEXT]
+
+An environment with ``regions`` or ``waves`` deploys as one multi-region deployment (same ID, one
+child per region, ``deploy-game-prod-us-east-1``); status, approve and rollback take either ID.
 
 Exit codes: 0 succeeded (rollback: rolled back), 1 failed or rolled back (rollback: production
 not fully restored), 2 invalid input (nothing started), 3 Temporal unreachable, 4 refused: the
@@ -20,7 +24,7 @@ import asyncio
 import json
 import sys
 
-from cli import deployments, exit_now, messages
+from cli import deployments, exit_now, kinds, messages
 from cli.arguments import (
     approve_request,
     build_parser,
@@ -29,7 +33,7 @@ from cli.arguments import (
     switch_request,
 )
 from cli.connection import connect, task_queue
-from cli.render import as_json, exit_code, summary
+from cli.render import table
 from models.deployment import State
 from models.errors import BlueGreenError
 
@@ -39,10 +43,11 @@ async def deploy(args: argparse.Namespace) -> int:
     request = deployment_request(args)  # before connecting: bad input starts nothing
     client = await connect(args.profile)
     handle = await deployments.start(client, request, task_queue())
+    launch = kinds.launch(request)
     say = deployments.print_err if args.json else deployments.print_now
     say(
         f"started deployment {handle.id} (run {handle.result_run_id}):"
-        f" {request.service} {request.version} → {request.environment}, {request.target.region}"
+        f" {request.service} {request.version} → {request.environment}, {launch.where}"
     )
     if request.require_approval and not args.wait:
         say(f"it waits for approval before switching: client.py approve {handle.id}")
@@ -55,12 +60,12 @@ async def deploy(args: argparse.Namespace) -> int:
             }
             print(json.dumps(started))
         return 0
-    final = await deployments.follow(handle, deployments.phase_printer(say))
-    code = exit_code(final)
+    final = await deployments.follow(handle, launch.status_type, kinds.progress_printer(say))
+    code = kinds.exit_code(final)
     if args.json:
-        print(as_json(final, run_id=handle.result_run_id, exit_code=code))
+        print(kinds.as_json(final, run_id=handle.result_run_id, exit_code=code))
     else:
-        print(summary(final))
+        print(kinds.summary(final))
     return code
 
 
@@ -68,43 +73,41 @@ async def status(args: argparse.Namespace) -> int:
     """Show one deployment; the exit code is that of its state (running counts as 0)."""
     client = await connect(args.profile)
     found = await deployments.lookup(client, args.deployment_id)
-    code = 0 if found.state == State.RUNNING else exit_code(found)
-    print(as_json(found, exit_code=code) if args.json else summary(found))
+    code = 0 if found.state == State.RUNNING else kinds.exit_code(found)
+    print(kinds.as_json(found, exit_code=code) if args.json else kinds.summary(found))
     return code
 
 
 async def list_deployments(args: argparse.Namespace) -> int:
-    """A table of running and recent deployments."""
+    """A table of running and recent deployments: multi-region ones, their regions, one-region ones."""
     client = await connect(args.profile)
     rows = await deployments.recent(client, args.limit)
     columns = ["deployment_id", "status", "started", "service", "environment", "region", "version"]
-    widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in columns}
-    print("  ".join(c.upper().ljust(widths[c]) for c in columns))
-    for row in rows:
-        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns))
+    cells = [[c.upper() for c in columns]] + [[str(row[c]) for c in columns] for row in rows]
+    print("\n".join(table(cells)))
     return 0
 
 
 async def approve(args: argparse.Namespace) -> int:
-    """Let a deployment waiting for approval switch traffic."""
+    """Let a deployment waiting for approval switch traffic (in every region, for several)."""
     request = approve_request(args)
     client = await connect(args.profile)
     approved = await messages.approve(client, args.deployment_id, request)
-    print(messages.approved_line(approved))
+    print(kinds.approved_line(approved))
     return 0
 
 
 async def rollback(args: argparse.Namespace) -> int:
-    """Ask a deployment to put production back, then follow it to its end."""
+    """Ask a deployment to put production back (in every region), then follow it to its end."""
     request = rollback_request(args)
     client = await connect(args.profile)
-    handle, accepted = await messages.rollback(client, args.deployment_id, request)
+    found, accepted = await messages.rollback(client, args.deployment_id, request)
     say = deployments.print_err if args.json else deployments.print_now
-    say(messages.rollback_accepted_line(accepted))
-    shown = deployments.phase_printer(say, already_shown=len(accepted.phases))
-    final = await deployments.follow(handle, shown)
-    code = messages.rollback_exit_code(final)
-    print(as_json(final, exit_code=code) if args.json else summary(final))
+    say(kinds.rollback_accepted_line(accepted))
+    shown = kinds.progress_printer(say, since=accepted)
+    final = await deployments.follow(found.handle, found.status_type, shown)
+    code = kinds.rollback_exit_code(final)
+    print(kinds.as_json(final, exit_code=code) if args.json else kinds.summary(final))
     return code
 
 

@@ -4,14 +4,15 @@ import argparse
 import getpass
 import os
 from collections.abc import Callable
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from pydantic import ValidationError
 
-from models.config import load_config
+from models.config import EnvironmentConfig, check_region, load_config
 from models.deployment import DeploymentRequest
 from models.errors import ConfigError, one_line
 from models.messages import ApproveRequest, RollbackRequest
+from models.multi_region import MultiRegionRequest
 from models.switch import SwitchRequest
 
 # Request fields as the command line names them, so an error points at what the user typed.
@@ -22,6 +23,7 @@ _OPTION_OF_FIELD = {
     "by": "--by",
     "comment": "--comment",
     "reason": "--reason",
+    "waves": "--region",
 }
 RequestT = TypeVar("RequestT")
 
@@ -62,8 +64,9 @@ def build_parser() -> ArgumentParser:
     deploy.add_argument(
         "--require-approval",
         action="store_true",
-        help="wait for client.py approve before switching traffic",
+        help="wait for client.py approve before switching traffic (one approval for all regions)",
     )
+    _add_region_options(deploy)
     _add_output_options(deploy, wait=True)
 
     status = commands.add_parser("status", help="show one deployment")
@@ -93,9 +96,43 @@ def _add_message_commands(commands: "argparse._SubParsersAction[ArgumentParser]"
     )
     switch.add_argument("--config", default="deploy.toml", help="default: %(default)s")
     switch.add_argument("--environment", required=True)
+    switch.add_argument(
+        "--region",
+        type=_region,
+        help="the region to switch (needed when the environment has several)",
+    )
     switch.add_argument("--reason", default="", help="recorded with the switch")
     _add_by_option(switch)
     _add_output_options(switch, wait=False)
+
+
+def _add_region_options(deploy: argparse.ArgumentParser) -> None:
+    deploy.add_argument(
+        "--region",
+        action="append",
+        default=[],
+        type=_region,
+        help="deploy to this region of the environment only (repeatable; default: all of them)",
+    )
+    deploy.add_argument(
+        "--switch-together",
+        action="store_true",
+        help="no region of a wave switches before all of the wave are ready to (one region: no effect)",
+    )
+    deploy.add_argument(
+        "--no-fail-fast",
+        dest="fail_fast",
+        action="store_false",
+        help="a region that fails does not roll back the others (later waves still never start;"
+        " one region: no effect)",
+    )
+
+
+def _region(value: str) -> str:
+    try:
+        return check_region(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _add_by_option(parser: argparse.ArgumentParser) -> None:
@@ -120,21 +157,35 @@ def _add_output_options(parser: argparse.ArgumentParser, wait: bool) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def deployment_request(args: argparse.Namespace) -> DeploymentRequest:
-    """The request ``client.py deploy`` starts, validated before anything is sent."""
+def deployment_request(args: argparse.Namespace) -> DeploymentRequest | MultiRegionRequest:
+    """The request ``client.py deploy`` starts, validated before anything is sent.
+
+    A one-region environment starts the one-region deployment, as it always has (``--region``
+    may only name its region; ``--switch-together`` and ``--no-fail-fast`` change nothing with
+    one region). An environment with ``regions`` or ``waves`` starts a multi-region deployment
+    over the regions ``--region`` selects (all of them without it).
+    """
     config = load_config(args.config)
     target = config.environment(args.environment)
+    waves = target.selected_waves(args.region)
+    fields: dict[str, Any] = {
+        "service": config.service,
+        "environment": args.environment,
+        "version": args.version,
+        "image": args.image,
+        "switch_active_cluster": args.switch_active_cluster,
+        "shutdown_inactive_cluster": args.shutdown_inactive_cluster,
+        "require_approval": args.require_approval,
+        "requested_by": requested_by(),
+    }
+    if target.is_single_region():
+        return _validated(lambda: DeploymentRequest(target=target, **fields))
     return _validated(
-        lambda: DeploymentRequest(
-            service=config.service,
-            environment=args.environment,
-            version=args.version,
-            image=args.image,
-            target=target,
-            switch_active_cluster=args.switch_active_cluster,
-            shutdown_inactive_cluster=args.shutdown_inactive_cluster,
-            require_approval=args.require_approval,
-            requested_by=requested_by(),
+        lambda: MultiRegionRequest(
+            waves=[[target.for_region(region) for region in wave] for wave in waves],
+            switch_together=args.switch_together,
+            fail_fast=args.fail_fast,
+            **fields,
         )
     )
 
@@ -152,7 +203,7 @@ def rollback_request(args: argparse.Namespace) -> RollbackRequest:
 def switch_request(args: argparse.Namespace) -> SwitchRequest:
     """The SwitchBack input of ``client.py switch``, validated before anything is sent."""
     config = load_config(args.config)
-    target = config.environment(args.environment)
+    target = _switch_target(args.environment, config.environment(args.environment), args.region)
     return _validated(
         lambda: SwitchRequest(
             service=config.service,
@@ -162,6 +213,19 @@ def switch_request(args: argparse.Namespace) -> SwitchRequest:
             reason=args.reason,
         )
     )
+
+
+def _switch_target(
+    name: str, environment: EnvironmentConfig, region: str | None
+) -> EnvironmentConfig:
+    """The one region ``switch`` acts on: the environment's own, or ``--region`` of several."""
+    if region is None and not environment.is_single_region():
+        raise ConfigError(
+            f"--region: {name} has several regions ({', '.join(environment.all_regions())});"
+            " name the one to switch"
+        )
+    environment.selected_waves([region] if region else [])  # it must be one of them
+    return environment.for_region(region) if region else environment
 
 
 def _validated(build: Callable[[], RequestT]) -> RequestT:

@@ -1,13 +1,16 @@
-"""Start, follow and look up deployments on Temporal."""
+"""Start, follow and look up deployments on Temporal — one region or several alike."""
 
 import asyncio
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from temporalio.client import (
     Client,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
@@ -17,12 +20,15 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli.render import phase_line
-from models.deployment import DeploymentRequest, DeploymentStatus, State
+from cli import kinds
+from cli.kinds import AnyRequest, AnyStatus
+from models.deployment import DeploymentStatus, State
 from models.errors import BlueGreenError, RefusedError
 from workflows.deployment import BlueGreenDeployment
 
 Handle = WorkflowHandle[BlueGreenDeployment, DeploymentStatus]
+AnyHandle = WorkflowHandle[Any, Any]
+StatusT = TypeVar("StatusT", bound=AnyStatus)
 POLL_INTERVAL = 1.0
 QUERY_TIMEOUT = timedelta(seconds=5)
 
@@ -42,33 +48,53 @@ def switch_id(service: str, environment: str) -> str:
 
 
 def handle_for(client: Client, workflow_id: str) -> Handle:
-    """A handle on the latest run of a deployment, typed for its messages and result."""
+    """A handle on the latest run of a one-region deployment, typed for its messages and result."""
     return client.get_workflow_handle_for(BlueGreenDeployment.run, workflow_id)
 
 
-async def start(client: Client, request: DeploymentRequest, task_queue: str) -> Handle:
+@dataclass(frozen=True)
+class Found:
+    """A deployment by ID: a handle on its latest run, how that run stands, its status type."""
+
+    handle: AnyHandle
+    description: WorkflowExecutionDescription
+    status_type: type[AnyStatus]
+
+    @property
+    def running(self) -> bool:
+        """Whether the latest run is still running."""
+        return self.description.status == WorkflowExecutionStatus.RUNNING
+
+
+async def find(client: Client, workflow_id: str) -> Found | None:
+    """The deployment with this ID (one region or several), or None when there is none."""
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise BlueGreenError(f"cannot look up {workflow_id}: {err.message}") from None
+    status_type = kinds.status_type(workflow_id, description.workflow_type)
+    handle = client.get_workflow_handle(workflow_id, result_type=status_type)
+    return Found(handle, description, status_type)
+
+
+async def start(client: Client, request: AnyRequest, task_queue: str) -> AnyHandle:
     """Start a deployment, or refuse with the running one's name, version and start time."""
     await _refuse_while_switching(client, switch_id(request.service, request.environment))
     workflow_id = deployment_id(request.service, request.environment)
+    launch = kinds.launch(request)
     try:
         return await client.start_workflow(
-            BlueGreenDeployment.run,
+            launch.workflow,
             request,
             id=workflow_id,
             task_queue=task_queue,
+            result_type=launch.status_type,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            static_summary=(
-                f"deploy {request.service} {request.version} to {request.environment},"
-                f" {request.target.region}"
-            ),
-            memo={
-                "service": request.service,
-                "environment": request.environment,
-                "version": request.version,
-                "region": request.target.region,
-                "requested_by": request.requested_by,
-            },
+            static_summary=launch.summary(request),
+            memo=launch.memo,
         )
     except WorkflowAlreadyStartedError:
         running = client.get_workflow_handle(workflow_id)
@@ -95,16 +121,16 @@ async def _refuse_while_switching(client: Client, workflow_id: str) -> None:
         )
 
 
-async def final_status(handle: Handle) -> DeploymentStatus:
-    """The status a deployment ended with: its result, or the report its failure carries."""
+async def ended_status(handle: AnyHandle, status_type: type[StatusT]) -> StatusT:
+    """The status a deployment ended with: its result, or the status its failure carries."""
     try:
-        return await handle.result()
+        return _as(status_type, await handle.result())
     except WorkflowFailureError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type == "DeploymentFailed":
-            return DeploymentStatus.model_validate(cause.details[0])
+            return _as(status_type, cause.details[0])
         # Cancelled or terminated: the workflow's own last word, if a worker can answer.
-        status = await query_status(handle)
+        status = await current_status(handle, status_type)
         if status is None:
             raise BlueGreenError(f"deployment {handle.id} ended without a status: {err}") from None
         if status.state == State.RUNNING:
@@ -112,20 +138,38 @@ async def final_status(handle: Handle) -> DeploymentStatus:
         return status
 
 
-async def query_status(handle: Handle) -> DeploymentStatus | None:
+async def current_status(handle: AnyHandle, status_type: type[StatusT]) -> StatusT | None:
     """The ``status`` query, or None when no worker answers in time."""
     try:
-        return await handle.query(BlueGreenDeployment.status, rpc_timeout=QUERY_TIMEOUT)
+        answer = await handle.query("status", result_type=status_type, rpc_timeout=QUERY_TIMEOUT)
     except (RPCError, WorkflowQueryFailedError):
         return None
+    return _as(status_type, answer)
 
 
-async def follow(handle: Handle, on_status: Callable[[DeploymentStatus], None]) -> DeploymentStatus:
+def _as(status_type: type[StatusT], value: Any) -> StatusT:
+    """``value`` (a status, or its JSON form from a failure's details) as a ``status_type``."""
+    return cast(StatusT, status_type.model_validate(value))
+
+
+async def final_status(handle: Handle) -> DeploymentStatus:
+    """``ended_status`` of a one-region deployment."""
+    return await ended_status(handle, DeploymentStatus)
+
+
+async def query_status(handle: Handle) -> DeploymentStatus | None:
+    """``current_status`` of a one-region deployment."""
+    return await current_status(handle, DeploymentStatus)
+
+
+async def follow(
+    handle: AnyHandle, status_type: type[StatusT], on_status: Callable[[StatusT], None]
+) -> StatusT:
     """Call ``on_status`` with each status seen until the deployment ends; return the final one."""
-    result = asyncio.ensure_future(final_status(handle))
+    result = asyncio.ensure_future(ended_status(handle, status_type))
     try:
         while not result.done():
-            status = await query_status(handle)
+            status = await current_status(handle, status_type)
             if status is not None:
                 on_status(status)
             await asyncio.wait({result}, timeout=POLL_INTERVAL)
@@ -136,29 +180,32 @@ async def follow(handle: Handle, on_status: Callable[[DeploymentStatus], None]) 
     return final
 
 
-async def lookup(client: Client, workflow_id: str) -> DeploymentStatus:
-    """The status of the latest run with this ID, running or ended."""
-    handle = handle_for(client, workflow_id)
-    try:
-        description = await handle.describe()
-    except RPCError as err:
-        raise BlueGreenError(f"no deployment {workflow_id}: {err.message}") from None
-    if description.status == WorkflowExecutionStatus.RUNNING:
-        status = await query_status(handle)
+async def lookup(client: Client, workflow_id: str) -> AnyStatus:
+    """The status of the latest run with this ID, running or ended, one region or several."""
+    found = await find(client, workflow_id)
+    if found is None:
+        raise BlueGreenError(f"no deployment {workflow_id}")
+    if found.running:
+        status = await current_status(found.handle, found.status_type)
         if status is None:
             raise BlueGreenError(
                 f"deployment {workflow_id} is running but no worker answers the status query"
             )
         return status
-    return await final_status(handle)
+    return await ended_status(found.handle, found.status_type)
 
 
 async def recent(client: Client, limit: int) -> list[dict[str, Any]]:
-    """Running and recent deployments, newest first, as rows for a table."""
+    """Running and recent deployments (multi-region ones and their regions too), newest first."""
+    query = " OR ".join(f'WorkflowType="{name}"' for name in kinds.STATUS_TYPES)
+    executions = [execution async for execution in client.list_workflows(query, limit=limit)]
+    memos = {(e.id, e.run_id): dict(await e.memo()) for e in executions}
     rows = []
-    query = f'WorkflowType="{BlueGreenDeployment.__name__}"'
-    async for execution in client.list_workflows(query, limit=limit):
-        memo = await execution.memo()
+    for execution in executions:
+        memo = memos[(execution.id, execution.run_id)]
+        if execution.parent_id:  # a region of a multi-region deployment: its parent has the memo
+            memo = await _parent_memo(client, execution, memos)
+            memo["region"] = execution.id.removeprefix(f"{execution.parent_id}-")
         rows.append(
             {
                 "deployment_id": execution.id,
@@ -167,26 +214,24 @@ async def recent(client: Client, limit: int) -> list[dict[str, Any]]:
                 "started": f"{execution.start_time:%Y-%m-%d %H:%M:%S}",
                 "service": memo.get("service", "?"),
                 "environment": memo.get("environment", "?"),
-                "region": memo.get("region", "?"),
+                "region": memo.get("region") or ",".join(memo.get("regions", ["?"])),
                 "version": memo.get("version", "?"),
             }
         )
     return rows
 
 
-def phase_printer(
-    say: Callable[[str], None], already_shown: int = 0
-) -> Callable[[DeploymentStatus], None]:
-    """A ``follow`` callback that says each phase entered after the first ``already_shown``."""
-    shown = already_shown
-
-    def show_new_phases(status: DeploymentStatus) -> None:
-        nonlocal shown
-        for entry in status.phases[shown:]:
-            say(phase_line(entry, status))
-        shown = max(shown, len(status.phases))
-
-    return show_new_phases
+async def _parent_memo(
+    client: Client, child: WorkflowExecution, memos: dict[tuple[str, str], dict[str, Any]]
+) -> dict[str, Any]:
+    key = (child.parent_id or "", child.parent_run_id or "")
+    if key not in memos:
+        try:
+            parent = client.get_workflow_handle(key[0], run_id=key[1] or None)
+            memos[key] = dict(await (await parent.describe()).memo())
+        except RPCError:
+            memos[key] = {}
+    return {k: v for k, v in memos[key].items() if k not in ("region", "regions", "waves")}
 
 
 def print_now(line: str) -> None:

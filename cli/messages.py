@@ -1,7 +1,9 @@
-"""What people send to a deployment (approve, rollback), and switching back to the other color.
+"""approve, rollback and switch: the messages a running deployment takes, and the switch back.
 
-Each refusal — the deployment's validator said no, it has ended, it does not exist, a deployment
-or a switch is in the way — is a RefusedError (exit code 4) whose one line says what to do.
+approve and rollback go to a one-region deployment or to a multi-region one alike: the same
+update names, answered with the status of whichever it is. Every refusal — the deployment's
+validator said no, it has ended, it does not exist, a deployment or a switch is in the way — is
+a RefusedError (exit code 4) whose one line says what to do.
 """
 
 from temporalio.client import (
@@ -15,13 +17,12 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from cli import deployments
-from cli.deployments import Handle
-from models.deployment import DeploymentStatus, State
+from cli import deployments, kinds
+from cli.deployments import Found
+from cli.kinds import AnyStatus
 from models.errors import BlueGreenError, RefusedError
 from models.messages import ApproveRequest, RollbackRequest
 from models.switch import SwitchRequest, SwitchResult
-from workflows.deployment import BlueGreenDeployment
 from workflows.switch_back import SwitchBack
 
 SwitchHandle = WorkflowHandle[SwitchBack, SwitchResult]
@@ -31,51 +32,34 @@ _REFUSALS = ("ApprovalRefused", "RollbackRefused")
 # --- approve and rollback ---------------------------------------------------------------------
 
 
-async def approve(client: Client, deployment_id: str, request: ApproveRequest) -> DeploymentStatus:
+async def approve(client: Client, deployment_id: str, request: ApproveRequest) -> AnyStatus:
     """Execute the ``approve`` update; the status right after it was recorded."""
-    handle = deployments.handle_for(client, deployment_id)
-    try:
-        return await handle.execute_update(BlueGreenDeployment.approve, request)
-    except WorkflowUpdateFailedError as err:
-        raise _refused(err, "approve") from None
-    except RPCError as err:
-        raise await _not_running(handle, err, "approve") from None
+    _, approved = await _update(client, deployment_id, "approve", request)
+    return approved
 
 
 async def rollback(
     client: Client, deployment_id: str, request: RollbackRequest
-) -> tuple[Handle, DeploymentStatus]:
-    """Execute the ``rollback`` update; the handle to follow and the status when it was accepted."""
-    handle = deployments.handle_for(client, deployment_id)
+) -> tuple[Found, AnyStatus]:
+    """Execute the ``rollback`` update; the deployment to follow and its status when accepted."""
+    return await _update(client, deployment_id, "rollback", request)
+
+
+async def _update(
+    client: Client, deployment_id: str, name: str, request: ApproveRequest | RollbackRequest
+) -> tuple[Found, AnyStatus]:
+    found = await deployments.find(client, deployment_id)
+    if found is None:
+        raise RefusedError(f"refused: there is no deployment {deployment_id}")
+    if not found.running:
+        raise await _ended(found, name)
     try:
-        return handle, await handle.execute_update(BlueGreenDeployment.rollback, request)
+        answer = await found.handle.execute_update(name, request, result_type=found.status_type)
     except WorkflowUpdateFailedError as err:
-        raise _refused(err, "rollback") from None
+        raise _refused(err, name) from None
     except RPCError as err:
-        raise await _not_running(handle, err, "rollback") from None
-
-
-def approved_line(status: DeploymentStatus) -> str:
-    """What ``client.py approve`` prints once the deployment took the approval."""
-    by = status.approval.by if status.approval else "?"
-    return (
-        f"approved {status.deployment_id} as {by}: switching"
-        f" {status.active_color_before} → {status.target_color}"
-    )
-
-
-def rollback_accepted_line(status: DeploymentStatus) -> str:
-    """What ``client.py rollback`` prints once the deployment took the request."""
-    record = status.rollback
-    phase = (record.phase if record and record.phase else status.phase).value
-    by = f" from {record.by}" if record else ""
-    return f"rollback of {status.deployment_id}{by} accepted in {phase}: putting production back"
-
-
-def rollback_exit_code(final: DeploymentStatus) -> int:
-    """0 only when production is back as it was: rolled back, nothing left for a person."""
-    restored = final.report is None or not final.report.compensation_errors
-    return 0 if final.state == State.ROLLED_BACK and restored else 1
+        raise await _not_delivered(found, err, name) from None
+    return found, answer  # typed by result_type
 
 
 def _refused(err: WorkflowUpdateFailedError, action: str) -> BlueGreenError:
@@ -85,42 +69,29 @@ def _refused(err: WorkflowUpdateFailedError, action: str) -> BlueGreenError:
     return BlueGreenError(f"{action} failed: {cause}")
 
 
-async def _not_running(handle: Handle, err: RPCError, action: str) -> BlueGreenError:
-    """The error for an update the server did not deliver: the deployment is missing or ended."""
+async def _not_delivered(found: Found, err: RPCError, action: str) -> BlueGreenError:
+    """The error for an update the server did not deliver: most likely the deployment just ended."""
+    workflow_id = found.handle.id
     if err.status != RPCStatusCode.NOT_FOUND:
-        return BlueGreenError(f"{action} of {handle.id} not delivered: {err.message}")
+        return BlueGreenError(f"{action} of {workflow_id} not delivered: {err.message}")
     try:
-        description = await handle.describe()
+        description = await found.handle.describe()
     except RPCError:
-        return RefusedError(f"refused: there is no deployment {handle.id}")
+        return RefusedError(f"refused: there is no deployment {workflow_id}")
     if description.status == WorkflowExecutionStatus.RUNNING:
-        return BlueGreenError(f"{action} of {handle.id} not delivered: {err.message}; try again")
+        return BlueGreenError(f"{action} of {workflow_id} not delivered: {err.message}; try again")
+    return await _ended(Found(found.handle, description, found.status_type), action)
+
+
+async def _ended(found: Found, action: str) -> BlueGreenError:
+    """The refusal of ``action`` on a deployment that has ended: how it ended, what to do."""
     try:
-        final = await deployments.final_status(handle)
+        final = await deployments.ended_status(found.handle, found.status_type)
     except BlueGreenError:
-        name = description.status.name.lower() if description.status else "ended"
-        return RefusedError(f"refused: {handle.id} already ended ({name})")
-    return RefusedError(f"refused: {ended_advice(final, action)}")
-
-
-def ended_advice(status: DeploymentStatus, action: str) -> str:
-    """How an ended deployment ended, and what to do instead of ``action``."""
-    ended = f"{status.deployment_id} already ended ({status.state.value})"
-    if action == "approve":
-        return f"{ended}; nothing waits for approval"
-    if status.state != State.SUCCEEDED:
-        return f"{ended}; see client.py status {status.deployment_id} for what was restored"
-    old = status.active_color_before
-    if old is None or status.active_color_after == old:
-        return f"{ended} without switching traffic: production is still on {old}"
-    previous = status.versions_before.get(old)
-    if not status.shutdown_inactive_cluster:
-        return (
-            f"{ended} and {old} still runs version {previous or '?'}; to send traffic back to it:"
-            f" client.py switch --environment {status.environment}"
-        )
-    again = f"version {previous}" if previous else "the previous version"
-    return f"{ended}; to go back, deploy {again} again"
+        status = found.description.status
+        name = status.name.lower() if status else "ended"
+        return RefusedError(f"refused: {found.handle.id} already ended ({name})")
+    return RefusedError(f"refused: {kinds.ended_advice(final, action)}")
 
 
 # --- switch -----------------------------------------------------------------------------------
@@ -153,19 +124,13 @@ def switched_lines(result: SwitchResult) -> list[str]:
 
 async def _refuse_while_deploying(client: Client, request: SwitchRequest) -> None:
     workflow_id = deployments.deployment_id(request.service, request.environment)
-    handle = deployments.handle_for(client, workflow_id)
-    try:
-        description = await handle.describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return
-        raise BlueGreenError(f"cannot look up {workflow_id}: {err.message}") from None
-    if description.status != WorkflowExecutionStatus.RUNNING:
+    found = await deployments.find(client, workflow_id)
+    if found is None or not found.running:
         return
-    status = await deployments.query_status(handle)
-    phase = f" (phase {status.phase.value})" if status else ""
+    status = await deployments.current_status(found.handle, found.status_type)
+    where = f" ({kinds.where_it_is(status)})" if status else ""
     raise RefusedError(
-        f"refused: deployment {workflow_id}{phase} is still running; wait for it to end, or"
+        f"refused: deployment {workflow_id}{where} is still running; wait for it to end, or"
         f" client.py rollback {workflow_id} --reason …"
     )
 

@@ -267,6 +267,11 @@ class EnvironmentConfig(StrictModel):
         if any(not wave for wave in self.waves):
             raise ValueError("waves: a wave needs at least one region")
         listed = self.all_regions()
+        if self.region not in listed:
+            raise ValueError(
+                f"region {self.region} (whose resources the keys describe) must be one of the"
+                f" regions deployed to ({', '.join(listed)})"
+            )
         repeated = sorted({r for r in listed if listed.count(r) > 1})
         if repeated:
             raise ValueError(f"region {', '.join(repeated)} is listed more than once")

@@ -2,8 +2,9 @@
 
 import re
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from models.colors import Color
 from models.config import EnvironmentConfig, StrictModel
@@ -18,13 +19,37 @@ _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")
 
 
+def check_version(value: str) -> str:
+    """A version label: SSM value, HTTP header, task definition tag."""
+    if not _VERSION.match(value):
+        raise ValueError(
+            f"{value!r} is not a version: use up to 128 letters, digits and . _ + -,"
+            " starting with a letter or digit"
+        )
+    return value
+
+
+def check_image(value: str) -> str:
+    """A container image reference."""
+    if not _IMAGE.match(value):
+        raise ValueError(
+            f"{value!r} is not a container image reference such as"
+            " 123456789012.dkr.ecr.us-west-2.amazonaws.com/game:2"
+        )
+    return value
+
+
+Version = Annotated[str, AfterValidator(check_version)]
+Image = Annotated[str, AfterValidator(check_image)]
+
+
 class DeploymentRequest(StrictModel):
     """Everything one deployment of one service to one environment and region needs."""
 
     service: str = Field(min_length=1)
     environment: str = Field(min_length=1)
-    version: str
-    image: str
+    version: Version
+    image: Image
     target: EnvironmentConfig
     switch_active_cluster: bool = True
     """False: deploy and test the inactive color, then stop, without switching traffic."""
@@ -35,26 +60,6 @@ class DeploymentRequest(StrictModel):
     switch_together: bool = False
     """Part of a multi-region deployment: wait at the gate until the parent releases it."""
     requested_by: str = "unknown"
-
-    @field_validator("version")
-    @classmethod
-    def _version(cls, value: str) -> str:
-        if not _VERSION.match(value):
-            raise ValueError(
-                f"{value!r} is not a version: use up to 128 letters, digits and . _ + -,"
-                " starting with a letter or digit"
-            )
-        return value
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        if not _IMAGE.match(value):
-            raise ValueError(
-                f"{value!r} is not a container image reference such as"
-                " 123456789012.dkr.ecr.us-west-2.amazonaws.com/game:2"
-            )
-        return value
 
 
 class PhaseEntry(BaseModel):

@@ -5,7 +5,7 @@ from typing import Self
 from pydantic import BaseModel, Field, model_validator
 
 from models.config import EnvironmentConfig, StrictModel
-from models.deployment import DeploymentRequest, DeploymentStatus
+from models.deployment import DeploymentRequest, DeploymentStatus, Image, Version
 from models.deployment_phase import State
 from models.messages import Approval, RollbackRecord
 
@@ -15,8 +15,8 @@ class MultiRegionRequest(StrictModel):
 
     service: str = Field(min_length=1)
     environment: str = Field(min_length=1)
-    version: str
-    image: str
+    version: Version
+    image: Image
     waves: list[list[EnvironmentConfig]] = Field(min_length=1)
     """Each region's configuration (its overrides applied), in the order of the waves."""
     switch_active_cluster: bool = True

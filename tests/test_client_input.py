@@ -49,6 +49,17 @@ def edited(old: str, new: str) -> str:
     return text.replace(old, new, 1)
 
 
+def with_regions(*lines: str) -> str:
+    """The example with these keys (regions, waves, in_region) in its prod environment."""
+    return edited('region = "us-west-2"', "\n".join(['region = "us-west-2"', *lines]))
+
+
+MULTI_REGION = with_regions(
+    'waves = [["us-west-2"], ["us-east-1", "eu-west-1"]]',
+    'in_region = { us-east-1 = { task_family = "game-east" } }',
+)
+"""The example over three regions in two waves."""
+
 CONFIG_CASES = {
     "unknown key": (
         edited("desired_count = 2", "desired_count = 2\ndesird = 3"),
@@ -126,6 +137,54 @@ CONFIG_CASES = {
         edited('ssm_prefix = "/game/prod"', 'ssm_prefix = "game/prod/"'),
         "environments.prod.ssm_prefix: String should match pattern",
     ),
+    # Several regions: regions (one wave) or waves, and per-region overrides in in_region.
+    "both regions and waves": (
+        with_regions(
+            'regions = ["us-west-2", "us-east-1"]', 'waves = [["us-west-2"], ["us-east-1"]]'
+        ),
+        "environments.prod: give regions or waves, not both",
+    ),
+    "empty wave": (
+        with_regions('waves = [["us-west-2"], []]'),
+        "environments.prod: waves: a wave needs at least one region",
+    ),
+    "region in two waves": (
+        with_regions('waves = [["us-west-2", "us-east-1"], ["us-east-1"]]'),
+        "environments.prod: region us-east-1 is listed more than once",
+    ),
+    "bad region name in regions": (
+        with_regions('regions = ["us-west-2", "mars-1"]'),
+        "environments.prod.regions.1: 'mars-1' is not an AWS region name such as us-west-2",
+    ),
+    "in_region for an unlisted region": (
+        with_regions(
+            'regions = ["us-west-2", "us-east-1"]',
+            'in_region = { eu-west-1 = { task_family = "game-eu" } }',
+        ),
+        "environments.prod: in_region.eu-west-1: not one of this environment's regions"
+        " (us-west-2, us-east-1)",
+    ),
+    "in_region changing region": (
+        with_regions(
+            'regions = ["us-west-2", "us-east-1"]',
+            'in_region = { us-east-1 = { region = "eu-west-1" } }',
+        ),
+        "environments.prod: in_region.us-east-1: region cannot differ per region",
+    ),
+    "unknown key in an in_region override": (
+        with_regions(
+            'regions = ["us-west-2", "us-east-1"]',
+            'in_region = { us-east-1 = { blue = { clustr = "game-prod-blue" } } }',
+        ),
+        "environments.prod: in_region.us-east-1.blue.clustr: Extra inputs are not permitted",
+    ),
+    "bad value in an in_region override": (
+        with_regions(
+            'regions = ["us-west-2", "us-east-1"]',
+            'in_region = { us-east-1 = { health = { timeout = "0s" } } }',
+        ),
+        "environments.prod: in_region.us-east-1.health: timeout must be greater than zero",
+    ),
 }
 
 
@@ -158,16 +217,61 @@ ARGUMENT_CASES = {
 
 
 @pytest.mark.parametrize("case", list(ARGUMENT_CASES))
-def test_a_bad_argument_is_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("config", ["one region", "three regions"])
+def test_a_bad_argument_is_one_line_and_exit_2(case: str, config: str, tmp_path: Path) -> None:
     override, expected = ARGUMENT_CASES[case]
     args = dict(zip(GOOD[::2], GOOD[1::2], strict=True)) | dict(
         zip(override[::2], override[1::2], strict=True)
     )
     flat = [part for pair in args.items() for part in pair]
-    result = run_client(*flat, config_text=EXAMPLE.read_text(), tmp=tmp_path)
+    text = MULTI_REGION if config == "three regions" else EXAMPLE.read_text()
+    result = run_client(*flat, config_text=text, tmp=tmp_path)
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == f"client.py: {expected}" or expected in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+# --region on a one-region environment (the example) and on one of three regions.
+REGION_CASES = {
+    "another region than the environment's": (
+        "one",
+        ["--region", "us-east-1"],
+        "--region: 'us-east-1' is not a region of this environment (us-west-2)",
+    ),
+    "its own region twice": (
+        "one",
+        ["--region", "us-west-2", "--region", "us-west-2"],
+        "--region: us-west-2 is given more than once",
+    ),
+    "not a region name": (
+        "one",
+        ["--region", "mars-1"],
+        "argument --region: 'mars-1' is not an AWS region name such as us-west-2",
+    ),
+    "an unknown region": (
+        "three",
+        ["--region", "eu-west-1", "--region", "ap-south-1"],
+        "--region: 'ap-south-1' is not a region of this environment"
+        " (us-west-2, us-east-1, eu-west-1)",
+    ),
+    "a region twice": (
+        "three",
+        ["--region", "eu-west-1", "--region", "us-east-1", "--region", "eu-west-1"],
+        "--region: eu-west-1 is given more than once",
+    ),
+    "an empty region": ("three", ["--region", ""], "argument --region: '' is not an AWS region"),
+}
+
+
+@pytest.mark.parametrize("case", list(REGION_CASES))
+def test_a_bad_region_is_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
+    config, args, expected = REGION_CASES[case]
+    text = MULTI_REGION if config == "three" else EXAMPLE.read_text()
+    result = run_client(*GOOD, *args, config_text=text, tmp=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(f"client.py: {expected}"), result.stderr
+    assert result.stderr.count("\n") == 1
+    assert result.stdout == ""
 
 
 def test_a_missing_config_file_is_exit_2(tmp_path: Path) -> None:
@@ -230,6 +334,20 @@ MESSAGE_CASES = {
         ["switch", "--config", "{config}"],
         "the following arguments are required: --environment",
     ),
+    "switch with another region than the environment's": (
+        ["switch", "--config", "{config}", "--environment", "prod", "--region", "eu-west-1"],
+        "--region: 'eu-west-1' is not a region of this environment (us-west-2)",
+    ),
+    "switch of several regions without --region": (
+        ["switch", "--config", "{regions}", "--environment", "prod"],
+        "--region: prod has several regions (us-west-2, us-east-1, eu-west-1); name the one to"
+        " switch",
+    ),
+    "switch of an unknown region": (
+        ["switch", "--config", "{regions}", "--environment", "prod", "--region", "ap-south-1"],
+        "--region: 'ap-south-1' is not a region of this environment"
+        " (us-west-2, us-east-1, eu-west-1)",
+    ),
 }
 
 
@@ -238,8 +356,13 @@ def test_bad_input_to_approve_rollback_switch_is_one_line_and_exit_2(
     case: str, tmp_path: Path
 ) -> None:
     args, expected = MESSAGE_CASES[case]
-    paths = {"config": str(tmp_path / "deploy.toml"), "missing": str(tmp_path / "nope.toml")}
+    paths = {
+        "config": str(tmp_path / "deploy.toml"),
+        "regions": str(tmp_path / "regions.toml"),
+        "missing": str(tmp_path / "nope.toml"),
+    }
     (tmp_path / "deploy.toml").write_text(EXAMPLE.read_text())
+    (tmp_path / "regions.toml").write_text(MULTI_REGION)
     result = run_client(*(arg.format(**paths) for arg in args))
     assert result.returncode == 2, result.stderr
     assert result.stderr == f"client.py: {expected.format(**paths)}\n"
@@ -257,21 +380,34 @@ def test_a_bad_config_file_stops_switch_too(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["approve", "deploy-game-prod"],
-        ["rollback", "deploy-game-prod", "--reason", "bad"],
-        ["switch", "--config", "{config}", "--environment", "prod"],
-        ["deploy", "--config", "{config}", *GOOD, "--require-approval"],
+GOOD_INPUT = {
+    "approve": ["approve", "deploy-game-prod"],
+    "rollback": ["rollback", "deploy-game-prod", "--reason", "bad"],
+    "switch": ["switch", "--config", "{config}", "--environment", "prod"],
+    "deploy --require-approval": ["deploy", "--config", "{config}", *GOOD, "--require-approval"],
+    # With one region, switching together and failing fast change nothing: accepted.
+    "deploy one region --region --switch-together --no-fail-fast": [
+        "deploy", "--config", "{config}", *GOOD,
+        "--region", "us-west-2", "--switch-together", "--no-fail-fast",
     ],
-    ids=["approve", "rollback", "switch", "deploy --require-approval"],
-)
+    "deploy three regions": ["deploy", "--config", "{regions}", *GOOD, "--switch-together"],
+    "deploy two of three regions": [
+        "deploy", "--config", "{regions}", *GOOD, "--region", "eu-west-1", "--region", "us-west-2",
+    ],
+    "switch one of three regions": [
+        "switch", "--config", "{regions}", "--environment", "prod", "--region", "us-east-1",
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(GOOD_INPUT))
 def test_good_input_goes_on_to_connect_and_unreachable_temporal_is_exit_3(
-    args: list[str], tmp_path: Path
+    case: str, tmp_path: Path
 ) -> None:
     (tmp_path / "deploy.toml").write_text(EXAMPLE.read_text())
-    result = run_client(*(arg.format(config=tmp_path / "deploy.toml") for arg in args))
+    (tmp_path / "regions.toml").write_text(MULTI_REGION)
+    paths = {"config": tmp_path / "deploy.toml", "regions": tmp_path / "regions.toml"}
+    result = run_client(*(arg.format(**paths) for arg in GOOD_INPUT[case]))
     assert result.returncode == 3, result.stderr
     assert result.stderr.startswith("client.py: cannot reach Temporal at 127.0.0.1:")
     assert result.stderr.count("\n") == 1

@@ -9,7 +9,6 @@ never reaches zero holds the drain. client.py and the Temporal CLI run as subpro
 
 import asyncio
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,12 +21,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from cli import deployments, messages
+from cli import deployments, render
 from cli.deployments import Handle
 from cli.render import as_json, summary
-from local.processes import BIN, ROOT, free_port, temporal_dev_server
 from models.deployment import DeploymentStatus, FailureReport, Phase, State
 from models.switch import SwitchRequest
+from tests import dev_server
+from tests.dev_server import WAIT, Done, refused
 from tests.factories import ENVIRONMENT, deployment_request, environment
 from tests.workflows.fake_aws import FakeAws
 from workflows.deployment import BlueGreenDeployment
@@ -35,8 +35,6 @@ from workflows.switch_back import SwitchBack
 
 QUEUE = f"messages-{uuid.uuid4().hex[:8]}"
 HOLD_BAKE = {"duration": "1h", "poll_interval": "1m"}
-WAIT = 20.0
-"""Seconds a test waits for a phase or a process; everything here takes well under one."""
 
 
 @dataclass
@@ -51,7 +49,7 @@ class Server:
 @pytest.fixture(scope="module")
 def temporal() -> Iterator[str]:
     """A Temporal dev server on a free port, without the Web UI."""
-    with temporal_dev_server(free_port(), ui_port=None) as address:
+    with dev_server.temporal() as address:
         yield address
 
 
@@ -97,43 +95,22 @@ class Lab:
         self, handle: Handle, check: Callable[[DeploymentStatus], bool], what: str
     ) -> DeploymentStatus:
         """Poll the status query until ``check`` holds."""
-        deadline = asyncio.get_running_loop().time() + WAIT
-        while True:
-            status = await self.status(handle)
-            if check(status):
-                return status
-            assert asyncio.get_running_loop().time() < deadline, f"not {what}: {status}"
-            await asyncio.sleep(0.05)
+        return await dev_server.wait_for(lambda: self.status(handle), check, what)
 
     async def wait_for_phase(self, handle: Handle, phase: Phase) -> DeploymentStatus:
         return await self.wait_for(handle, lambda s: s.phase == phase, f"in {phase.value}")
 
-    async def client_py(self, *args: str) -> "Done":
+    async def client_py(self, *args: str) -> Done:
         """Run client.py against the dev server and this module's task queue."""
-        env = _without_temporal_settings() | {
-            "TEMPORAL_ADDRESS": self.server.address,
-            "BLUEGREEN_TASK_QUEUE": QUEUE,
-        }
-        return await _run([str(BIN / "python"), str(ROOT / "client.py"), *args], env)
+        return await dev_server.client_py(self.server.address, QUEUE, *args)
 
-    async def temporal_cli(self, *args: str) -> "Done":
+    async def temporal_cli(self, *args: str) -> Done:
         """Run the Temporal CLI against the dev server."""
-        command = [str(BIN / "temporal"), *args, "--address", self.server.address]
-        return await _run(command, _without_temporal_settings())
+        return await dev_server.temporal_cli(self.server.address, *args)
 
     def config_file(self, name: str, **overrides: Any) -> Path:
         """A deploy.toml with environment ``name`` (the test environment, ``overrides`` on top)."""
-        path = self.tmp / "deploy.toml"
-        environments = {name: ENVIRONMENT | overrides}
-        path.write_text(f'service = "game"\nenvironments = {_toml(environments)}\n')
-        return path
-
-
-@dataclass
-class Done:
-    returncode: int
-    stdout: str
-    stderr: str
+        return dev_server.write_config(self.tmp / "deploy.toml", {name: ENVIRONMENT | overrides})
 
 
 @pytest.fixture
@@ -144,48 +121,7 @@ async def lab(server: Server, tmp_path: Path) -> AsyncIterator[Lab]:
     try:
         yield lab
     finally:
-        for handle in lab.started:
-            description = await handle.describe()
-            if description.status == WorkflowExecutionStatus.RUNNING:
-                await handle.terminate("end of test")
-
-
-def _without_temporal_settings() -> dict[str, str]:
-    # A developer's TEMPORAL_* settings (TLS, API key, profile) must not reach the dev server.
-    return {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
-
-
-async def _run(command: list[str], env: dict[str, str]) -> Done:
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    # Asynchronously: the worker runs on this event loop while the command waits for it.
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 3 * WAIT)
-    assert process.returncode is not None
-    return Done(process.returncode, stdout.decode(), stderr.decode())
-
-
-def _toml(value: Any) -> str:
-    """A TOML value as one line (inline tables and arrays): enough for a test deploy.toml."""
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{key} = {_toml(item)}" for key, item in value.items()) + " }"
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(item) for item in value) + "]"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value)
-
-
-def refused(done: Done, expected: str) -> None:
-    """Exit 4 and one line, starting as ``expected`` says."""
-    assert done.returncode == 4, done
-    assert done.stderr.startswith(f"client.py: refused: {expected}"), done.stderr
-    assert done.stderr.count("\n") == 1, done.stderr
-    assert done.stdout == ""
+        await dev_server.terminate_running(list(lab.started))
 
 
 def blue_serves_alone(aws: FakeAws) -> None:
@@ -525,4 +461,4 @@ def test_rollback_exits_0_only_when_production_is_back(
             phase=Phase.BAKING, reason="rollback", compensation_errors=compensation_errors
         ),
     )
-    assert messages.rollback_exit_code(final) == code
+    assert render.rollback_exit_code(final) == code

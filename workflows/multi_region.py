@@ -189,6 +189,13 @@ class MultiRegionDeployment:
                     f"deploy {self._request.service} {self._request.version} to"
                     f" {self._request.environment}, {region} (wave {progress.wave + 1})"
                 ),
+                memo={
+                    "service": self._request.service,
+                    "environment": self._request.environment,
+                    "version": self._request.version,
+                    "region": region,
+                    "requested_by": self._request.requested_by,
+                },
             )
         except WorkflowAlreadyStartedError:
             progress.ended = True
