@@ -29,8 +29,10 @@ format: $(STAMP)
 	$(PY) -m ruff check --fix .
 
 ## make demo: start everything locally, deploy version 2 over version 1, print the outcome, stop
+## (REGIONS=2: the same environment in the first 2 of 5 local regions, deployed in parallel)
+REGIONS ?= 1
 demo: $(STAMP)
-	$(PY) -m local.demo
+	$(PY) -m local.demo --regions $(REGIONS)
 
 ## make dev: the same set-up, left running with the Web UI for a person to explore
 dev: $(STAMP)

@@ -1,16 +1,21 @@
 """``make demo``: deploy version 2 over version 1 on this machine, check the outcome, stop.
 
+    python -m local.demo [--regions N]
+
 Exit 0 only when client.py reports success and the final state is what a finished deployment
 leaves: green active in SSM with version 2, all traffic on green, green running its tasks and
-blue scaled to zero. Otherwise exit 1 with one line saying why.
+blue scaled to zero. Otherwise exit 1 with one line saying why. ``--regions 2`` (``make demo
+REGIONS=2``) makes the environment span the first N of ``local.stack.DEMO_REGIONS``: the same
+deployment runs in each region at once, and the final state is checked in every one of them.
 """
 
+import argparse
 import json
 import sys
 import urllib.request
 
 from local.processes import STATE_DIR, free_port
-from local.stack import LocalStack, interrupt_on_sigterm, local_stack
+from local.stack import DEMO_REGIONS, LocalStack, demo_regions, interrupt_on_sigterm, local_stack
 from local.state import format_state, mismatches, read_state
 from models.colors import Color
 from models.config import expand_url
@@ -20,8 +25,22 @@ IMAGE = "game:2"
 TARGET: Color = "green"
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local.demo", description=__doc__)
+    parser.add_argument(
+        "--regions",
+        type=int,
+        default=1,
+        choices=range(1, len(DEMO_REGIONS) + 1),
+        metavar="N",
+        help=f"deploy to the first N of {', '.join(DEMO_REGIONS)} (default: %(default)s)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
     """Run the demo; the exit code says whether the deployment did what it should."""
+    args = parse_args(argv)
     interrupt_on_sigterm()
     try:
         # Free ports: the demo runs even next to `make dev` on 7233/8233.
@@ -30,6 +49,7 @@ def main() -> int:
             temporal_port=free_port(),
             ui_port=free_port(),
             db_file=STATE_DIR / "temporal" / "demo.db",
+            regions=demo_regions(args.regions),
             say=say,
         ) as stack:
             return deploy_and_check(stack)
@@ -42,38 +62,58 @@ def main() -> int:
 
 
 def deploy_and_check(stack: LocalStack) -> int:
-    """Print the state, deploy, print the state again and compare it with the expected one."""
-    env = stack.environment_config()
-    say("state before:")
-    print(format_state(read_state(env)), flush=True)
-    old_players = players_on(stack, "blue", "1")
-    say(f"blue has {old_players} players on version 1")
+    """Print the state, deploy, print the state again and compare it with the expected one,
+    in every region of the stack."""
+    old_players: dict[str, int] = {}
+    for region in stack.regions:
+        say(f"state before{where(stack, region)}:")
+        print(format_state(read_state(stack.region_config(region))), flush=True)
+        old_players[region] = players_on(stack, region, "blue", "1")
+        say(f"blue has {old_players[region]} players on version 1{where(stack, region)}")
 
     command = stack.deploy_args(VERSION, IMAGE, "--wait")
     say(f"running: client.py {' '.join(command)}")
     code = stack.run_client(*command)
 
-    state = read_state(env)
-    say("state after:")
-    print(format_state(state), flush=True)
-    say(f"blue has {players_on(stack, 'blue', '1')} players on version 1 (had {old_players})")
+    problems: list[str] = []
+    for region in stack.regions:
+        state = read_state(stack.region_config(region))
+        say(f"state after{where(stack, region)}:")
+        print(format_state(state), flush=True)
+        now = players_on(stack, region, "blue", "1")
+        say(
+            f"blue has {now} players on version 1{where(stack, region)} (had {old_players[region]})"
+        )
+        found = mismatches(state, TARGET, VERSION, stack.regional[region].desired_count)
+        if found:
+            in_region = f"in {region}: " if len(stack.regions) > 1 else ""
+            problems.append(in_region + "; ".join(found))
     if code != 0:
         say(f"FAILED: client.py deploy exited with {code}")
         return 1
-    problems = mismatches(state, TARGET, VERSION, stack.resources.desired_count)
     if problems:
-        say(f"FAILED: the deployment reported success but {'; '.join(problems)}")
+        say(f"FAILED: the deployment reported success but {' | '.join(problems)}")
         return 1
-    say(f"OK: version {VERSION} runs on {TARGET}, which has all the traffic; blue is at zero")
+    everywhere = f" in {', '.join(stack.regions)}" if len(stack.regions) > 1 else ""
+    say(
+        f"OK: version {VERSION} runs on {TARGET}, which has all the traffic; blue is at zero"
+        + everywhere
+    )
     return 0
 
 
-def players_on(stack: LocalStack, color: Color, version: str) -> int:
-    """What ``color``'s game server counts on ``version``, asked as the drain phase asks."""
-    connections = stack.environment_config().connections
+def where(stack: LocalStack, region: str) -> str:
+    """`` in REGION`` when the stack has several regions, else nothing."""
+    return f" in {region}" if len(stack.regions) > 1 else ""
+
+
+def players_on(stack: LocalStack, region: str, color: Color, version: str) -> int:
+    """What ``color``'s game server in ``region`` counts on ``version``, asked as the drain
+    phase asks."""
+    connections = stack.region_config(region).connections
     if connections is None:
         raise RuntimeError(f"{stack.config_path} has no [connections] section")
-    url = expand_url(connections.url, stack.resources.urls[color])
+    url = expand_url(connections.url, stack.regional[region].urls[color])
     request = urllib.request.Request(url, headers={connections.version_header: version})
     with urllib.request.urlopen(request, timeout=5) as answer:
         count: int = json.loads(answer.read())["connections"]

@@ -179,12 +179,14 @@ def temporal_dev_server(
     db_file: Path | None = None,
     *,
     search_attributes: Mapping[str, str] | None = None,
+    dynamic_config: Mapping[str, object] | None = None,
     startup_timeout: float = 60,
 ) -> Iterator[str]:
     """The Temporal CLI's dev server on 127.0.0.1:port; yields its address once it serves.
 
     ``ui_port`` None runs it without the Web UI. ``db_file`` keeps its state across runs
     (in memory without it). ``search_attributes`` registers custom ones: {"Name": "Keyword"}.
+    ``dynamic_config`` sets server settings, e.g. {"history.transferProcessorMaxPollRPS": 200}.
     """
     require_free_port(port, "the Temporal dev server")
     if ui_port is not None:
@@ -201,6 +203,8 @@ def temporal_dev_server(
         command += ["--db-filename", str(db_file)]
     for key, kind in (search_attributes or {}).items():
         command += ["--search-attribute", f"{key}={kind}"]
+    for key, value in (dynamic_config or {}).items():
+        command += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
     name = f"temporal-{port}"
     address = f"127.0.0.1:{port}"
     with background(name, command, port=port, startup_timeout=startup_timeout) as process:

@@ -6,14 +6,16 @@
 
 Starts, in order: moto (AWS), Temporal's dev server, a game server per color (blue with players
 on version 1), the demo's AWS resources in moto, the deploy.toml describing them, and a worker.
-Everything is stopped on the way out, whatever the way out is.
+Everything is stopped on the way out, whatever the way out is. ``regions`` (default: us-west-2
+alone) makes the same in each region, with its own pair of game servers, and one environment
+listing them all (``local_stack(regions=demo_regions(2))``).
 """
 
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +41,16 @@ from local.processes import (
 from models.config import EnvironmentConfig, load_config
 
 DEMO_CONFIG = STATE_DIR / "demo" / "deploy.toml"
-REGION = "us-west-2"
+DEMO_REGIONS = ("us-west-2", "us-east-1", "eu-west-1", "ap-southeast-2", "eu-central-1")
+"""The regions of a multi-region local environment, in this order; the first is the default."""
+REGION = DEMO_REGIONS[0]
+
+
+def demo_regions(count: int) -> list[str]:
+    """The first ``count`` of DEMO_REGIONS; ValueError outside 1 … len(DEMO_REGIONS)."""
+    if not 1 <= count <= len(DEMO_REGIONS):
+        raise ValueError(f"the local environment has 1 to {len(DEMO_REGIONS)} regions, not {count}")
+    return list(DEMO_REGIONS[:count])
 
 
 @dataclass(frozen=True)
@@ -53,11 +64,23 @@ class LocalStack:
     temporal_address: str
     ui_url: str | None
     resources: DemoResources
+    """The first region's resources: those the environment's own keys describe."""
     worker: subprocess.Popen[bytes] | None
+    regional: dict[str, DemoResources]
+    """Every region's resources, the first region first."""
+
+    @property
+    def regions(self) -> list[str]:
+        """The environment's regions, in the config's order."""
+        return list(self.regional)
 
     def environment_config(self) -> EnvironmentConfig:
         """The environment's section of the generated deploy.toml."""
         return load_config(self.config_path).environment(self.environment)
+
+    def region_config(self, region: str) -> EnvironmentConfig:
+        """The environment as ``region`` sees it (its ``in_region`` overrides applied)."""
+        return self.environment_config().for_region(region)
 
     def process_env(self) -> dict[str, str]:
         """This process's environment with ``env`` on top: for running client.py."""
@@ -118,16 +141,22 @@ def local_stack(
     game_seconds: float = 3,
     new_version: str = "2",
     start_worker: bool = True,
+    regions: Sequence[str] = (REGION,),
+    dynamic_config: Mapping[str, object] | None = None,
     say: Callable[[str], object] = lambda _: None,
 ) -> Iterator[LocalStack]:
     """Start everything; yield how to reach it; stop everything, also on Ctrl-C or an error.
 
     ``ui`` False runs Temporal without its Web UI (``ui_port`` is then unused). Blue starts
     active on version 1 with ``players`` connected whose games end within ``game_seconds`` of
-    being told to reconnect; green's game server plays ``new_version`` and has no players.
+    being told to reconnect; green's game server plays ``new_version`` and has no players. So
+    in each of ``regions``, each region with its own game servers; the config lists them all.
     ``say`` receives a line for each thing started (the demo passes ``print``). ``db_file``
     holds Temporal's state for this run (a fresh file each time), otherwise it is in memory.
+    ``dynamic_config`` goes to the dev server (``temporal_dev_server``).
     """
+    if not regions:
+        raise ValueError("local_stack needs at least one region")
     with ExitStack() as stack:
         aws = stack.enter_context(moto_server())
         say(f"moto (AWS) at {aws['AWS_ENDPOINT_URL']}")
@@ -138,31 +167,41 @@ def local_stack(
         if db_file is not None:
             # moto's AWS starts empty every run: old histories would point at resources gone.
             db_file.unlink(missing_ok=True)
-        address = stack.enter_context(temporal_dev_server(temporal_port, ui_port, db_file))
+        address = stack.enter_context(
+            temporal_dev_server(temporal_port, ui_port, db_file, dynamic_config=dynamic_config)
+        )
         ui_url = f"http://127.0.0.1:{ui_port}" if ui_port is not None else None
         say(f"Temporal dev server at {address}" + (f", Web UI at {ui_url}" if ui_url else ""))
 
-        blue_url = stack.enter_context(
-            game_server(free_port(), "blue", INITIAL_VERSION, players, game_seconds)
-        )
-        say(f"blue game server at {blue_url}: version {INITIAL_VERSION}, {players} players")
-        green_url = stack.enter_context(
-            game_server(free_port(), "green", new_version, 0, game_seconds)
-        )
-        say(f"green game server at {green_url}: version {new_version}, no players")
-
-        resources = create_demo_resources(
-            REGION,
-            blue_url=blue_url,
-            green_url=green_url,
-            service=service,
-            environment=environment,
-        )
-        write_demo_config(config_path, resources)
-        say(
-            f"AWS resources in moto: clusters {', '.join(resources.clusters.values())},"
-            f" an ALB, SSM {resources.ssm_prefix}; config in {_shown(config_path)}"
-        )
+        regional: dict[str, DemoResources] = {}
+        for region in regions:
+            # Region names in the lines only where there are several.
+            where = f"{region}: " if len(regions) > 1 else ""
+            blue_url = stack.enter_context(
+                game_server(free_port(), "blue", INITIAL_VERSION, players, game_seconds)
+            )
+            say(
+                f"{where}blue game server at {blue_url}: version {INITIAL_VERSION},"
+                f" {players} players"
+            )
+            green_url = stack.enter_context(
+                game_server(free_port(), "green", new_version, 0, game_seconds)
+            )
+            say(f"{where}green game server at {green_url}: version {new_version}, no players")
+            regional[region] = resources = create_demo_resources(
+                region,
+                blue_url=blue_url,
+                green_url=green_url,
+                service=service,
+                environment=environment,
+            )
+            say(
+                f"{where}AWS resources in moto: clusters {', '.join(resources.clusters.values())},"
+                f" an ALB, SSM {resources.ssm_prefix}"
+            )
+        first, *others = regional.values()
+        write_demo_config(config_path, first, *others)
+        say(f"config in {_shown(config_path)}")
 
         env = {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default", **aws}
         process = None
@@ -176,8 +215,9 @@ def local_stack(
                 environment=environment,
                 temporal_address=address,
                 ui_url=ui_url,
-                resources=resources,
+                resources=first,
                 worker=process,
+                regional=regional,
             )
         finally:
             say("stopping everything")

@@ -20,7 +20,7 @@ from local.processes import (
     temporal_cli,
     temporal_dev_server,
 )
-from local.stack import local_stack
+from local.stack import DEMO_REGIONS, demo_regions, local_stack
 from local.state import format_state, mismatches, read_state
 from models.activities import CheckHealthInput, ServiceRef
 from models.config import EnvironmentConfig, load_config
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 REGION = "us-west-2"
 BLUE_URL, GREEN_URL = "http://127.0.0.1:18081", "http://127.0.0.1:18082"
+OTHER_REGION = "us-east-1"
+OTHER_BLUE_URL, OTHER_GREEN_URL = "http://127.0.0.1:18083", "http://127.0.0.1:18084"
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> bytes:
@@ -122,6 +124,70 @@ def test_green_becomes_healthy_once_scaled_up(env: EnvironmentConfig) -> None:
     assert health.healthy, health.reason
 
 
+@pytest.fixture
+def two_regions(aws: dict[str, str]) -> list[DemoResources]:
+    """The demo's resources in two regions, under one service name no other test uses."""
+    service = f"g{uuid.uuid4().hex[:8]}"
+    return [
+        create_demo_resources(REGION, blue_url=BLUE_URL, green_url=GREEN_URL, service=service),
+        create_demo_resources(
+            OTHER_REGION, blue_url=OTHER_BLUE_URL, green_url=OTHER_GREEN_URL, service=service
+        ),
+    ]
+
+
+def test_a_two_region_config_points_each_region_at_its_own_resources(
+    two_regions: list[DemoResources], tmp_path: Path
+) -> None:
+    config = write_demo_config(tmp_path / "deploy.toml", *two_regions)
+    assert load_config(tmp_path / "deploy.toml") == config
+    env = config.environment("prod")
+
+    assert env.region == REGION
+    assert env.wave_list() == [[REGION, OTHER_REGION]]
+    assert set(env.in_region) == {OTHER_REGION}
+    for resources in two_regions:
+        seen = env.for_region(resources.region)
+        assert seen.region == resources.region
+        assert seen.is_single_region()
+        for color in ("blue", "green"):
+            assert seen.color(color).cluster == resources.clusters[color]
+            assert seen.color(color).target_group_arn == resources.target_group_arns[color]
+            assert seen.color(color).url == resources.urls[color]
+            assert f":{resources.region}:" in (seen.color(color).target_group_arn or "")
+        assert seen.router.kind == "alb"
+        assert seen.router.listener_arn == resources.listener_arn
+        assert seen.bake.alarms == resources.alarm_names
+        # The rest is the same everywhere.
+        assert seen.model_dump(exclude={"region", "blue", "green", "router", "bake"}) == (
+            env.for_region(REGION).model_dump(exclude={"region", "blue", "green", "router", "bake"})
+        )
+    assert two_regions[0].listener_arn != two_regions[1].listener_arn
+
+
+def test_each_region_has_its_own_state(two_regions: list[DemoResources], tmp_path: Path) -> None:
+    env = write_demo_config(tmp_path / "deploy.toml", *two_regions).environment("prod")
+    west, east = env.for_region(REGION), env.for_region(OTHER_REGION)
+    for seen in (west, east):
+        assert mismatches(read_state(seen), "blue", "1", 2) == []
+
+    # Scaling green up in one region leaves the other region's green alone.
+    ecs: ECSClient = boto3.client("ecs", region_name=OTHER_REGION)
+    ecs.update_service(cluster=east.green.cluster, service=east.green.service, desiredCount=2)
+
+    assert read_state(east).services["green"].desired_count == 2
+    assert read_state(west).services["green"].desired_count == 0
+
+
+def test_demo_regions() -> None:
+    assert demo_regions(1) == [REGION]
+    assert demo_regions(2) == [REGION, OTHER_REGION]
+    assert demo_regions(len(DEMO_REGIONS)) == list(DEMO_REGIONS)
+    for wrong in (0, len(DEMO_REGIONS) + 1):
+        with pytest.raises(ValueError, match="1 to 5 regions"):
+            demo_regions(wrong)
+
+
 def test_temporal_dev_server_serves_then_stops() -> None:
     port = free_port()
     with temporal_dev_server(port, ui_port=None) as address:
@@ -149,7 +215,8 @@ def test_game_server_helper() -> None:
     assert not listening(port)
 
 
-def test_the_stack_starts_and_stops_without_a_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize("regions", [1, 2], ids=["one region", "two regions"])
+def test_the_stack_starts_and_stops_without_a_worker(tmp_path: Path, regions: int) -> None:
     lines: list[str] = []
     ports: list[int] = []
     endpoint_before = os.environ.get("AWS_ENDPOINT_URL")
@@ -157,17 +224,27 @@ def test_the_stack_starts_and_stops_without_a_worker(tmp_path: Path) -> None:
         temporal_port=free_port(),
         config_path=tmp_path / "deploy.toml",
         start_worker=False,
+        regions=demo_regions(regions),
         say=lines.append,
     ) as stack:
-        env = stack.environment_config()
-        ports = [int(url.rpartition(":")[2]) for url in stack.resources.urls.values()]
+        assert stack.regions == demo_regions(regions)
+        assert stack.resources == stack.regional[REGION]
+        assert stack.environment_config().all_regions() == stack.regions
+        for region, resources in stack.regional.items():
+            env = stack.region_config(region)
+            assert (env.blue.url, env.green.url) == (
+                resources.urls["blue"],
+                resources.urls["green"],
+            )
+            ports += [int(url.rpartition(":")[2]) for url in resources.urls.values()]
+            assert mismatches(read_state(env), "blue", "1", 2) == []
+            connections = fetch(f"{env.blue.url}/connections", {"X-Game-Version": "1"})
+            assert json.loads(connections) == {"connections": 4}
+        assert len(set(ports)) == 2 * regions
         ports += [int(stack.temporal_address.rpartition(":")[2])]
         ports += [int(stack.env["AWS_ENDPOINT_URL"].rpartition(":")[2])]
         assert stack.ui_url is None
         assert stack.worker is None
-        assert mismatches(read_state(env), "blue", "1", 2) == []
-        connections = fetch(f"{env.blue.url}/connections", {"X-Game-Version": "1"})
-        assert json.loads(connections) == {"connections": 4}
         assert stack.env["TEMPORAL_ADDRESS"] == stack.temporal_address
         assert os.environ["AWS_ENDPOINT_URL"] == stack.env["AWS_ENDPOINT_URL"]
     assert lines[-1] == "stopping everything"
