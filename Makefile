@@ -4,9 +4,21 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install test lint format demo dev bench record-histories clean
+# Debian packages the tests use: a headless browser for the Web UI test, docker-compose to
+# validate docker-compose.yml (no Docker engine needed). Installed once, as root or with sudo.
+DEBIAN_PACKAGES := chromium chromium-driver docker-compose
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install system-packages test lint format demo dev bench record-histories clean
 
 install: $(STAMP)
+
+system-packages:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+		|| ! command -v docker-compose >/dev/null; then \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		$(SUDO) apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES); \
+	fi
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
@@ -16,7 +28,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 ## make test: formatting, lint, types, then every test (the time-skipping server, moto, the dev server)
-test: lint
+test: lint system-packages
 	$(PY) -m pytest
 
 lint: $(STAMP)
