@@ -1,4 +1,7 @@
-# The worker, for docker-compose.yml (and as a starting point for a production image).
+# One image for docker-compose.yml: the worker (the default command), client.py, the one-shot
+# set-up of the demo's AWS resources in moto (local/compose_setup.py) and the sample game
+# servers. It is also a starting point for a production worker image (which needs neither
+# local/ nor sample_service/).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -13,13 +16,14 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 RUN pip install .
 
-COPY models/ models/
-COPY activities/ activities/
-COPY workflows/ workflows/
-COPY cli/ cli/
-COPY worker.py client.py ./
+# The code: everything .dockerignore lets through (no tests, benchmarks, virtualenv or state).
+COPY . .
 
-RUN useradd --system --no-create-home worker
+# /demo: where the compose file's `demo` volume holds the generated deploy.toml; a new named
+# volume takes this directory's owner, so the unprivileged user can write it.
+RUN useradd --system --no-create-home worker \
+    && mkdir /demo \
+    && chown worker /demo
 USER worker
 
 # Connection settings come from the environment: TEMPORAL_ADDRESS, AWS_*, BLUEGREEN_TASK_QUEUE.

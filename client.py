@@ -12,6 +12,10 @@
 An environment with ``regions`` or ``waves`` deploys as one multi-region deployment (same ID, one
 child per region, ``deploy-game-prod-us-east-1``); status, approve and rollback take either ID.
 
+While ``deploy --wait`` and ``rollback`` follow a deployment they print a line per phase entered;
+on a terminal, lines under them show the phase, the time in it, health and clients left (per
+region), redrawn in place (cli/live.py).
+
 Exit codes: 0 succeeded (rollback: rolled back), 1 failed or rolled back (rollback: production
 not fully restored), 2 invalid input (nothing started), 3 Temporal unreachable, 4 refused: the
 state of the deployment does not allow it (one of the same service and environment still runs;
@@ -24,7 +28,7 @@ import asyncio
 import json
 import sys
 
-from cli import deployments, exit_now, kinds, messages
+from cli import deployments, exit_now, kinds, live, messages, telemetry
 from cli.arguments import (
     approve_request,
     build_parser,
@@ -42,7 +46,7 @@ async def deploy(args: argparse.Namespace) -> int:
     """Validate, start, and with --wait follow to the end."""
     request = deployment_request(args)  # before connecting: bad input starts nothing
     client = await connect(args.profile)
-    handle = await deployments.start(client, request, task_queue())
+    handle = await telemetry.start_deployment(client, request, task_queue())  # the trace's root
     launch = kinds.launch(request)
     say = deployments.print_err if args.json else deployments.print_now
     say(
@@ -60,7 +64,8 @@ async def deploy(args: argparse.Namespace) -> int:
             }
             print(json.dumps(started))
         return 0
-    final = await deployments.follow(handle, launch.status_type, kinds.progress_printer(say))
+    with live.progress(say, sys.stderr if args.json else sys.stdout) as on_status:
+        final = await deployments.follow(handle, launch.status_type, on_status)
     code = kinds.exit_code(final)
     if args.json:
         print(kinds.as_json(final, run_id=handle.result_run_id, exit_code=code))
@@ -82,7 +87,17 @@ async def list_deployments(args: argparse.Namespace) -> int:
     """A table of running and recent deployments: multi-region ones, their regions, one-region ones."""
     client = await connect(args.profile)
     rows = await deployments.recent(client, args.limit)
-    columns = ["deployment_id", "status", "started", "service", "environment", "region", "version"]
+    columns = [
+        "deployment_id",
+        "status",
+        "state",
+        "phase",
+        "started",
+        "service",
+        "environment",
+        "region",
+        "version",
+    ]
     cells = [[c.upper() for c in columns]] + [[str(row[c]) for c in columns] for row in rows]
     print("\n".join(table(cells)))
     return 0
@@ -104,8 +119,8 @@ async def rollback(args: argparse.Namespace) -> int:
     found, accepted = await messages.rollback(client, args.deployment_id, request)
     say = deployments.print_err if args.json else deployments.print_now
     say(kinds.rollback_accepted_line(accepted))
-    shown = kinds.progress_printer(say, since=accepted)
-    final = await deployments.follow(found.handle, found.status_type, shown)
+    with live.progress(say, sys.stderr if args.json else sys.stdout, since=accepted) as shown:
+        final = await deployments.follow(found.handle, found.status_type, shown)
     code = kinds.rollback_exit_code(final)
     print(kinds.as_json(final, exit_code=code) if args.json else kinds.summary(final))
     return code
@@ -137,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; every expected problem is one line on stderr and an exit code."""
     try:
         args = build_parser().parse_args(argv)
-        return asyncio.run(COMMANDS[args.command](args))
+        with telemetry.tracing("bluegreen-client"):  # OTEL_* variables; flushed before exit
+            return asyncio.run(COMMANDS[args.command](args))
     except BlueGreenError as err:
         print(f"client.py: {err}", file=sys.stderr)
         return err.exit_code

@@ -5,6 +5,9 @@
 Connection settings come from the environment and Temporal's config file, as for the Temporal
 CLI (see cli/connection.py); AWS credentials and region from boto3's usual chain. Stops cleanly
 on SIGINT or SIGTERM: running activities get time to finish, workflows resume on another worker.
+
+Traces go where the OTEL_* variables say (cli/telemetry.py). Log lines end with what they are
+about (activities/logs.py): ``deployment=… region=… step=ecs.UpdateService request_id=…``.
 """
 
 import argparse
@@ -15,11 +18,14 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from temporalio import activity, workflow
 from temporalio.worker import Worker
 
 from activities import ALL_ACTIVITIES
+from activities.logs import LogfmtFormatter
 from cli import exit_now
 from cli.connection import connect, task_queue
+from cli.telemetry import tracing
 from models.errors import BlueGreenError
 from workflows import ALL_WORKFLOWS
 
@@ -55,17 +61,28 @@ async def run(queue: str, profile: str | None) -> None:
     logging.info("worker stopped")
 
 
+def configure_logging() -> None:
+    """INFO and up on stderr, one line each, with the deployment, region, step and request ID."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(LogfmtFormatter())
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    # botocore says at INFO where each new client found its credentials and endpoint.
+    logging.getLogger("botocore").setLevel(logging.WARNING)
+    # The formatter prints these as key=value; Temporal would also append them as a dict.
+    activity.logger.activity_info_on_message = False
+    workflow.logger.workflow_info_on_message = False
+
+
 def main() -> int:
     """Parse arguments, run, and map errors to the exit codes client.py also uses."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task-queue", default=task_queue(), help="default: %(default)s")
     parser.add_argument("--profile", help="Temporal config profile (default: TEMPORAL_PROFILE)")
     args = parser.parse_args()
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     try:
-        asyncio.run(run(args.task_queue, args.profile))
+        with tracing("bluegreen-worker"):
+            asyncio.run(run(args.task_queue, args.profile))
     except BlueGreenError as err:
         print(f"worker: {err}", file=sys.stderr)
         return err.exit_code

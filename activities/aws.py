@@ -7,6 +7,8 @@ workflow's retry policy, instead of hiding inside one long activity attempt.
 Endpoints come from the standard environment (``AWS_ENDPOINT_URL``,
 ``AWS_ENDPOINT_URL_<SERVICE>``) that boto3 reads itself; that is how the local environment and
 the tests point the same code at moto.
+
+Every call is logged (``activities/logs.py``): deployment, region, operation, AWS's request ID.
 """
 
 import os
@@ -28,6 +30,8 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from temporalio.exceptions import ApplicationError
+
+from activities.logs import watch_calls
 
 if TYPE_CHECKING:
     from mypy_boto3_appmesh import AppMeshClient
@@ -91,7 +95,9 @@ def _cached_client(service_name: str, region: str, endpoints: tuple[str | None, 
     # A session of its own: boto3's default session is not safe to create clients from in
     # several activity threads at once.
     session = boto3.session.Session()
-    return session.client(service_name, region_name=region, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+    client = session.client(service_name, region_name=region, config=CLIENT_CONFIG)  # type: ignore[call-overload]
+    watch_calls(client, service_name, region)  # a log line per call, with AWS's request ID
+    return client
 
 
 def is_retryable(err: ClientError) -> bool:

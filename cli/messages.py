@@ -23,6 +23,7 @@ from cli.kinds import AnyStatus
 from models.errors import BlueGreenError, RefusedError
 from models.messages import ApproveRequest, RollbackRequest
 from models.switch import SwitchRequest, SwitchResult
+from workflows import search_attributes
 from workflows.switch_back import SwitchBack
 
 SwitchHandle = WorkflowHandle[SwitchBack, SwitchResult]
@@ -137,6 +138,7 @@ async def _refuse_while_deploying(client: Client, request: SwitchRequest) -> Non
 
 async def _start_switch(client: Client, request: SwitchRequest, task_queue: str) -> SwitchHandle:
     workflow_id = deployments.switch_id(request.service, request.environment)
+    searchable = await deployments.search_attributes_registered(client)
     try:
         return await client.start_workflow(
             SwitchBack.run,
@@ -156,6 +158,14 @@ async def _start_switch(client: Client, request: SwitchRequest, task_queue: str)
                 "requested_by": request.requested_by,
                 "reason": request.reason,
             },
+            # Who and where only: SwitchBack has no phases to keep up to date.
+            search_attributes=(
+                search_attributes.at_start(
+                    request.service, request.environment, None, [request.target.region]
+                )
+                if searchable
+                else None
+            ),
         )
     except WorkflowAlreadyStartedError:
         description = await client.get_workflow_handle(workflow_id).describe()

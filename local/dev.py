@@ -7,11 +7,14 @@ at AWS resources that no longer exist.
 
 import shlex
 import sys
+from urllib.parse import quote
 
 from local.processes import ROOT, STATE_DIR, worker_log
 from local.stack import LocalStack, interrupt_on_sigterm, local_stack
 
 DEV_CONFIG = STATE_DIR / "dev" / "deploy.toml"
+WAITING = 'BlueGreenPhase="awaiting_approval" AND ExecutionStatus="Running"'
+"""A list query on the search attributes the dev server registers: who waits for approval."""
 
 
 def main() -> int:
@@ -67,6 +70,11 @@ In another terminal, from {ROOT}:
 
   # the same deployments through the Temporal CLI
   .venv/bin/temporal workflow list --address {stack.temporal_address}
+
+  # those waiting for approval (deploy with --require-approval), found by their search
+  # attributes (BlueGreenService, …Environment, …Version, …Phase, …State, …Regions)
+  .venv/bin/temporal workflow list --address {stack.temporal_address} --query {shlex.quote(WAITING)}
+  {stack.ui_url}/namespaces/default/workflows?query={quote(WAITING)}
 
   # the game servers: connect a player to green on version 2, count players per version
   curl -X POST -H 'X-Game-Version: 2' {green}/players

@@ -97,16 +97,24 @@ def background(
     *,
     port: int | None = None,
     env: Mapping[str, str] | None = None,
+    unset: tuple[str, ...] = (),
     startup_timeout: float = 30,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``command`` with its output in .local/logs/NAME.log; SIGTERM (then SIGKILL) at exit."""
+    """Run ``command`` with its output in .local/logs/NAME.log; SIGTERM (then SIGKILL) at exit.
+
+    The process gets this environment plus ``env``, without the variables starting with any of
+    the ``unset`` prefixes.
+    """
     path = log_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as log:
         process = subprocess.Popen(
             list(command),
             cwd=ROOT,
-            env={**os.environ, **(env or {})},
+            env={
+                **{k: v for k, v in os.environ.items() if not (unset and k.startswith(unset))},
+                **(env or {}),
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -207,7 +215,11 @@ def temporal_dev_server(
         command += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
     name = f"temporal-{port}"
     address = f"127.0.0.1:{port}"
-    with background(name, command, port=port, startup_timeout=startup_timeout) as process:
+    # The server reads OTEL_* itself and refuses exporters it does not know (console): the
+    # variables are meant for client.py and worker.py.
+    with background(
+        name, command, port=port, unset=("OTEL_",), startup_timeout=startup_timeout
+    ) as process:
         # The port opens before the frontend answers: wait until it reports SERVING.
         wait_until(
             lambda: '"SERVING"' in (temporal_cli(address, "operator", "cluster", "health") or ""),

@@ -39,6 +39,7 @@ from local.processes import (
     worker_log,
 )
 from models.config import EnvironmentConfig, load_config
+from workflows.search_attributes import REGISTRATIONS
 
 DEMO_CONFIG = STATE_DIR / "demo" / "deploy.toml"
 DEMO_REGIONS = ("us-west-2", "us-east-1", "eu-west-1", "ap-southeast-2", "eu-central-1")
@@ -143,6 +144,7 @@ def local_stack(
     start_worker: bool = True,
     regions: Sequence[str] = (REGION,),
     dynamic_config: Mapping[str, object] | None = None,
+    search_attributes: bool = True,
     say: Callable[[str], object] = lambda _: None,
 ) -> Iterator[LocalStack]:
     """Start everything; yield how to reach it; stop everything, also on Ctrl-C or an error.
@@ -153,7 +155,9 @@ def local_stack(
     in each of ``regions``, each region with its own game servers; the config lists them all.
     ``say`` receives a line for each thing started (the demo passes ``print``). ``db_file``
     holds Temporal's state for this run (a fresh file each time), otherwise it is in memory.
-    ``dynamic_config`` goes to the dev server (``temporal_dev_server``).
+    ``dynamic_config`` goes to the dev server (``temporal_dev_server``). ``search_attributes``
+    registers the BlueGreen* search attributes (``workflows/search_attributes.py``) with it;
+    False leaves the namespace without them, as a cluster nobody set up for them.
     """
     if not regions:
         raise ValueError("local_stack needs at least one region")
@@ -168,7 +172,13 @@ def local_stack(
             # moto's AWS starts empty every run: old histories would point at resources gone.
             db_file.unlink(missing_ok=True)
         address = stack.enter_context(
-            temporal_dev_server(temporal_port, ui_port, db_file, dynamic_config=dynamic_config)
+            temporal_dev_server(
+                temporal_port,
+                ui_port,
+                db_file,
+                search_attributes=REGISTRATIONS if search_attributes else None,
+                dynamic_config=dynamic_config,
+            )
         )
         ui_url = f"http://127.0.0.1:{ui_port}" if ui_port is not None else None
         say(f"Temporal dev server at {address}" + (f", Web UI at {ui_url}" if ui_url else ""))

@@ -60,6 +60,10 @@ class DeploymentRequest(StrictModel):
     switch_together: bool = False
     """Part of a multi-region deployment: wait at the gate until the parent releases it."""
     requested_by: str = "unknown"
+    search_attributes: bool = False
+    """The namespace has the BlueGreen* search attributes (``workflows/search_attributes.py``)
+    and the starter set them: keep phase and state up to date. False (a namespace without
+    them, and every deployment started before they existed): leave them alone."""
 
 
 class PhaseEntry(BaseModel):

@@ -28,6 +28,8 @@ class MultiRegionRequest(StrictModel):
     fail_fast: bool = True
     """A region that fails rolls the others back; False: the others go on."""
     requested_by: str = "unknown"
+    search_attributes: bool = False
+    """As ``DeploymentRequest.search_attributes``, for the parent and every region's child."""
 
     @model_validator(mode="after")
     def _one_region_once(self) -> Self:
@@ -56,6 +58,7 @@ class MultiRegionRequest(StrictModel):
             require_approval=self.require_approval,
             switch_together=self.switch_together,
             requested_by=self.requested_by,
+            search_attributes=self.search_attributes,
         )
 
 

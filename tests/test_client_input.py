@@ -19,14 +19,17 @@ GOOD = ["--environment", "prod", "--version", "2", "--image", "repo/game:2"]
 
 
 def run_client(
-    *args: str, config_text: str | None = None, tmp: Path | None = None
+    *args: str,
+    config_text: str | None = None,
+    tmp: Path | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     if config_text is not None:
         assert tmp is not None
         path = tmp / "deploy.toml"
         path.write_text(config_text)
         args = ("deploy", "--config", str(path), *args)
-    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", **(extra_env or {})}
     return subprocess.run(
         [sys.executable, str(ROOT / "client.py"), *args],
         capture_output=True,
@@ -291,6 +294,15 @@ def test_unreachable_temporal_is_exit_3(tmp_path: Path) -> None:
     result = run_client(*GOOD, config_text=EXAMPLE.read_text(), tmp=tmp_path)
     assert result.returncode == 3
     assert result.stderr.startswith("client.py: cannot reach Temporal at 127.0.0.1:")
+    assert result.stderr.count("\n") == 1
+
+
+def test_empty_temporal_variables_count_as_unset(tmp_path: Path) -> None:
+    # An unset CI secret arrives empty: it must not mean namespace "" or an API key (and TLS).
+    empty = {"TEMPORAL_NAMESPACE": "", "TEMPORAL_API_KEY": "", "TEMPORAL_TLS": ""}
+    result = run_client(*GOOD, config_text=EXAMPLE.read_text(), tmp=tmp_path, extra_env=empty)
+    assert result.returncode == 3
+    assert "(namespace default)" in result.stderr
     assert result.stderr.count("\n") == 1
 
 

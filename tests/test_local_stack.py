@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 
 import boto3
 import pytest
+from temporalio.client import Client
 
 from activities.ecs import check_health
+from cli import deployments
 from local.aws_resources import DemoResources, create_demo_resources, write_demo_config
 from local.processes import (
     free_port,
@@ -25,6 +27,7 @@ from local.state import format_state, mismatches, read_state
 from models.activities import CheckHealthInput, ServiceRef
 from models.config import EnvironmentConfig, load_config
 from models.observations import ColorState, RouterWeights
+from workflows.search_attributes import REGISTRATIONS
 
 if TYPE_CHECKING:
     from mypy_boto3_ecs import ECSClient
@@ -196,6 +199,30 @@ def test_temporal_dev_server_serves_then_stops() -> None:
         assert health is not None
         assert json.loads(health)["status"] == "SERVING"
     assert not listening(port)
+
+
+@pytest.mark.parametrize("registered", [True, False], ids=["registered", "not registered"])
+async def test_the_dev_server_has_the_search_attributes_it_is_given(registered: bool) -> None:
+    given = REGISTRATIONS if registered else None
+    with temporal_dev_server(free_port(), ui_port=None, search_attributes=given) as address:
+        listed = temporal_cli(address, "operator", "search-attribute", "list")
+        assert listed is not None
+        custom = json.loads(listed).get("customAttributes", {})
+        client = await Client.connect(address)
+        # What client.py asks before it starts a deployment with them, or without.
+        found = await deployments.search_attributes_registered(client)
+    if registered:
+        assert {name: kind for name, kind in custom.items() if name.startswith("BlueGreen")} == {
+            "BlueGreenService": "INDEXED_VALUE_TYPE_KEYWORD",
+            "BlueGreenEnvironment": "INDEXED_VALUE_TYPE_KEYWORD",
+            "BlueGreenVersion": "INDEXED_VALUE_TYPE_KEYWORD",
+            "BlueGreenPhase": "INDEXED_VALUE_TYPE_KEYWORD",
+            "BlueGreenState": "INDEXED_VALUE_TYPE_KEYWORD",
+            "BlueGreenRegions": "INDEXED_VALUE_TYPE_KEYWORD_LIST",
+        }
+    else:
+        assert not any(name.startswith("BlueGreen") for name in custom)
+    assert found is registered
 
 
 def test_a_taken_port_is_refused_before_anything_starts() -> None:

@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from models.durations import format_duration
     from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
     from models.observations import AlarmState, ConnectionCount
+    from workflows import search_attributes
     from workflows.calls import Calls, Interrupted, StepFailed
     from workflows.details import describe
     from workflows.environment import EnvironmentSteps
@@ -267,7 +268,7 @@ class BlueGreenDeployment:
                 container_name=env.container_name,
                 image=self._request.image,
             ),
-            summary=f"task definition {env.task_family} with {self._request.image}",
+            summary=f"register task definition {env.task_family} with image {self._request.image}",
         )
         self._status.task_definition_arn = arn
         self._touched_new_color = True
@@ -278,7 +279,7 @@ class BlueGreenDeployment:
                 task_definition_arn=arn,
                 desired_count=env.desired_count,
             ),
-            summary=f"run {self._request.version} on {new} with {env.desired_count} tasks",
+            summary=f"run version {self._request.version} on {new}: {env.desired_count} tasks",
         )
         await self._set_version(new, self._request.version, CALL_RETRY)
 
@@ -302,7 +303,7 @@ class BlueGreenDeployment:
             is_healthy,
             poll_interval=health.poll_interval,
             timeout=health.timeout,
-            what="health",
+            what=f"{new} health",
             sleep=self._calls.pause,
         ):
             last = self._status.last_health
@@ -346,7 +347,10 @@ class BlueGreenDeployment:
             await workflow.wait_condition(
                 lambda: self._status.approval is not None or self._rollback_pending(),
                 timeout=policy.timeout,
-                timeout_summary=f"approval, at most {format_duration(policy.timeout)}",
+                timeout_summary=(
+                    f"wait for {'approval' if self._request.require_approval else 'the wave'},"
+                    f" at most {format_duration(policy.timeout)}, then {policy.on_timeout}"
+                ),
             )
         except TimeoutError:
             waited = format_duration(policy.timeout)
@@ -394,7 +398,9 @@ class BlueGreenDeployment:
         self._status.bake_until = workflow.now() + bake.duration
         self._update_details()
         if not bake.alarms:
-            await self._calls.pause(bake.duration, f"bake {format_duration(bake.duration)}")
+            await self._calls.pause(
+                bake.duration, f"bake {format_duration(bake.duration)}, both colors running"
+            )
             return
 
         async def alarm_fired() -> bool:
@@ -429,7 +435,7 @@ class BlueGreenDeployment:
                 seen = await self._calls.activity(
                     connections.count_connections,
                     request,
-                    summary=f"clients left on {old}",
+                    summary=f"count the clients left on {old} (version {request.version})",
                     read_only=True,
                 )
             except StepFailed as failure:
@@ -449,7 +455,7 @@ class BlueGreenDeployment:
             is_drained,
             poll_interval=drain.poll_interval,
             timeout=drain.timeout,
-            what="connections",
+            what=f"{old} connections",
             sleep=self._calls.pause,
         ):
             last = self._status.last_connections
@@ -475,7 +481,7 @@ class BlueGreenDeployment:
         return await self._calls.activity(
             alarms.read_alarm_states,
             AlarmsInput(region=self._env.region, alarm_names=names),
-            summary=f"CloudWatch alarms: {', '.join(names)}",
+            summary=f"read CloudWatch alarms {', '.join(names)}",
             read_only=True,
         )
 
@@ -573,6 +579,10 @@ class BlueGreenDeployment:
         self._status.phase = phase
         self._status.phases.append(PhaseEntry(phase=phase, entered_at=workflow.now()))
         workflow.logger.info("deployment %s: %s", self._status.deployment_id, phase.value)
+        if self._request.search_attributes:
+            # Every change of state comes with a phase: a failure enters compensating, the end
+            # enters done, so the list queries see both here.
+            workflow.upsert_search_attributes(search_attributes.progress(phase, self._status.state))
         self._update_details()
         self._report_to_parent()
 

@@ -2,17 +2,20 @@
 
 from datetime import datetime
 
-from models.deployment import DeploymentStatus, Phase
+from models.deployment import DeploymentStatus, Phase, State
 from models.durations import format_duration
 
 
 def describe(status: DeploymentStatus, now: datetime) -> str:
-    """Phase, colors and versions, and the latest observation of the wait in progress."""
-    since = status.phases[-1].entered_at if status.phases else now
+    """Phase, colors and versions, and the latest observation of the wait in progress.
+
+    The details change only when the workflow records something (a phase, a check, a message),
+    so they say when the phase began rather than how long ago, which would be stale at once.
+    """
     lines = [
         f"**{status.service} {status.version} → {status.environment} ({status.region})**",
-        f"- state: {status.state.value}, phase: **{status.phase.value}**"
-        f" for {format_duration(now - since)}",
+        "",  # the Web UI renders the lines as a list only after a blank line
+        f"- state: {status.state.value}, phase: **{status.phase.value}** {_when(status, now)}",
     ]
     if status.active_color_before and status.target_color:
         old, new = status.active_color_before, status.target_color
@@ -22,11 +25,12 @@ def describe(status: DeploymentStatus, now: datetime) -> str:
             f"{status.active_color_after}"
         )
     if status.last_health:
-        lines.append(f"- health: {status.last_health.reason} ({status.health_checks} checks)")
-    if status.last_connections:
-        seen = status.last_connections
-        left = seen.count if seen.count is not None else f"unknown ({seen.error})"
-        lines.append(f"- connections left: {left} ({status.connection_checks} checks)")
+        lines.append(f"- health: {status.last_health.reason} ({checks(status.health_checks)})")
+    if status.integration_results:
+        results = status.integration_results
+        passed = sum(1 for r in results if r.passed)
+        failed = "".join(f"; {r.name} failed: {r.detail}" for r in results if not r.passed)
+        lines.append(f"- integration checks: {passed} of {len(results)} passed{failed}")
     if status.phase == Phase.AWAITING_APPROVAL and status.awaiting_approval_until:
         until = f"until {status.awaiting_approval_until:%Y-%m-%d %H:%M} UTC"
         if status.require_approval:
@@ -43,12 +47,36 @@ def describe(status: DeploymentStatus, now: datetime) -> str:
         lines.append(f"- baking until {status.bake_until:%H:%M:%S} UTC, both colors running")
     if status.last_alarms:
         alarms = ", ".join(f"{a.name} {a.state}" for a in status.last_alarms)
-        lines.append(f"- alarms: {alarms} ({status.alarm_checks} checks)")
+        lines.append(f"- alarms: {alarms} ({checks(status.alarm_checks)})")
+    if status.last_connections:
+        seen = status.last_connections
+        left = seen.count if seen.count is not None else f"unknown ({seen.error})"
+        on = status.active_color_before or "the old color"
+        lines.append(f"- connections left on {on}: {left} ({checks(status.connection_checks)})")
     if status.rollback:
+        phase = (status.rollback.phase or status.phase).value
         lines.append(
-            f"- rollback requested by {status.rollback.by} in {(status.rollback.phase or status.phase).value}:"
-            f" {status.rollback.reason}"
+            f"- rollback requested by {status.rollback.by} in {phase}: {status.rollback.reason}"
         )
     if status.report:
-        lines.append(f"- failed in {status.report.phase.value}: {status.report.reason}")
+        report = status.report
+        ended = "rolled back" if status.state == State.ROLLED_BACK else "failed"
+        lines.append(f"- {ended} in {report.phase.value}: {report.reason}")
+        lines += [f"- restored: {step}" for step in report.compensation]
+        lines += [f"- **not restored, needs a person**: {e}" for e in report.compensation_errors]
+    lines += [f"- warning: {warning}" for warning in status.warnings]
     return "\n".join(lines)
+
+
+def _when(status: DeploymentStatus, now: datetime) -> str:
+    """Since when the deployment is in its phase; once done, how long it took in all."""
+    if not status.phases:
+        return ""
+    if status.phase == Phase.DONE:
+        return f"after {format_duration(now - status.phases[0].entered_at)}"
+    return f"since {status.phases[-1].entered_at:%H:%M:%S} UTC"
+
+
+def checks(count: int) -> str:
+    """1 check, 2 checks."""
+    return f"{count} check" if count == 1 else f"{count} checks"

@@ -19,8 +19,9 @@ with workflow.unsafe.imports_passed_through():
     from models.deployment import DeploymentStatus, Phase, State
     from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
     from models.multi_region import MultiRegionRequest, MultiRegionStatus, RegionProgress
+    from workflows import search_attributes
     from workflows.deployment import BlueGreenDeployment
-    from workflows.multi_region_details import describe_regions
+    from workflows.multi_region_details import describe_regions, overall_phase
 
 # Phases a region has reached once its bake passed (or it ended); the next wave may start.
 _PAST_BAKE = (Phase.DRAINING, Phase.CLEANING_UP)
@@ -61,6 +62,8 @@ class MultiRegionDeployment:
         )
         self._stop_reason: str | None = None
         self._rolling_back: RollbackRequest | None = None
+        self._searchable: tuple[Phase, State] | None = None
+        """The phase and state last written to the search attributes."""
 
     @workflow.query
     def status(self) -> MultiRegionStatus:
@@ -196,6 +199,16 @@ class MultiRegionDeployment:
                     "region": region,
                     "requested_by": self._request.requested_by,
                 },
+                search_attributes=(
+                    search_attributes.at_start(
+                        self._request.service,
+                        self._request.environment,
+                        self._request.version,
+                        [region],
+                    )
+                    if self._request.search_attributes
+                    else None
+                ),
             )
         except WorkflowAlreadyStartedError:
             progress.ended = True
@@ -324,6 +337,12 @@ class MultiRegionDeployment:
 
     def _update_details(self) -> None:
         workflow.set_current_details(describe_regions(self._status, workflow.now()))
+        if self._request.search_attributes:
+            # Only on a change: every region's report comes through here.
+            searchable = (overall_phase(self._status), self._status.state)
+            if searchable != self._searchable:
+                self._searchable = searchable
+                workflow.upsert_search_attributes(search_attributes.progress(*searchable))
 
 
 def _at_gate(progress: RegionProgress) -> bool:

@@ -72,14 +72,15 @@ def regions_request(
 
 
 async def start_regions(
-    client: Client, task_queue: str, request: MultiRegionRequest
+    client: Client, task_queue: str, request: MultiRegionRequest, **options: Any
 ) -> RegionsHandle:
-    """Start a multi-region deployment under an ID of its own."""
+    """Start a multi-region deployment under an ID of its own (``options``: of the start)."""
     return await client.start_workflow(
         MultiRegionDeployment.run,
         request,
         id=f"regions-{uuid.uuid4()}",
         task_queue=task_queue,
+        **options,
     )
 
 

@@ -17,20 +17,22 @@ from typing import Any
 from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.common import TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from cli import exit_now
-from models.deployment import Phase
+from models.deployment import DeploymentRequest, Phase
 from models.messages import ApproveRequest, RollbackRequest
 from models.multi_region import MultiRegionRequest
 from models.switch import SwitchRequest
 from tests.factories import deployment_request, environment
-from tests.workflows.conftest import TEST_SERVER
+from tests.workflows.conftest import TEST_SERVER, register_search_attributes
 from tests.workflows.driving import Fakes, running_worker, wait_for_phase
 from tests.workflows.fake_aws import FakeAws
 from tests.workflows.regional_fake_aws import RegionalFakeAws
+from workflows import search_attributes
 from workflows.deployment import BlueGreenDeployment
 from workflows.multi_region import MultiRegionDeployment
 from workflows.switch_back import SwitchBack
@@ -123,7 +125,32 @@ def scenarios() -> dict[str, Scenario]:
             RegionalFakeAws.of(REGIONS, eu_west_1=FakeAws(healthy_after=None)),
             multi_region_request(),
         ),
+        # Started as client.py starts them on a namespace with the BlueGreen* search
+        # attributes: the workflows upsert phase and state as they go.
+        "approved_with_search_attributes": Scenario(
+            FakeAws(connections=[2, 0], alarms={"game-5xx": ["OK"]}),
+            deployment_request(
+                environment(bake=BAKE), require_approval=True, search_attributes=True
+            ),
+            [(Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="alice", comment="ok"))],
+        ),
+        "multi_region_approved_with_search_attributes": Scenario(
+            RegionalFakeAws.of(REGIONS),
+            multi_region_request(require_approval=True, search_attributes=True),
+            [(Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="alice"))],
+        ),
     }
+
+
+def start_search_attributes(arg: BaseModel) -> TypedSearchAttributes | None:
+    """What client.py sets at start for ``arg``: nothing unless it asks for search attributes."""
+    if isinstance(arg, MultiRegionRequest) and arg.search_attributes:
+        regions = arg.regions()
+    elif isinstance(arg, DeploymentRequest) and arg.search_attributes:
+        regions = [arg.target.region]
+    else:
+        return None
+    return search_attributes.at_start(arg.service, arg.environment, arg.version, regions)
 
 
 async def record_one(client: Client, name: str, scenario: Scenario) -> None:
@@ -138,6 +165,7 @@ async def record_one(client: Client, name: str, scenario: Scenario) -> None:
             scenario.arg,
             id=f"record-{name}",
             task_queue=task_queue,
+            search_attributes=start_search_attributes(scenario.arg),
         )
         # A multi-region deployment's phases are its first region's.
         watched = handle
@@ -181,6 +209,7 @@ async def record(names: list[str]) -> None:
         data_converter=pydantic_data_converter, test_server_existing_path=str(TEST_SERVER)
     )
     async with env:
+        await register_search_attributes(env.client)
         for name in todo:
             await record_one(env.client, name, wanted[name])
     if not todo:

@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
-from models.deployment import DeploymentStatus, Phase, PhaseEntry
+from models.deployment import DeploymentStatus, FailureReport, Phase, PhaseEntry, State
 from models.messages import Approval, RollbackRecord
-from models.observations import AlarmState
+from models.observations import AlarmState, CheckResult, ConnectionCount, HealthObservation
 from workflows.details import describe
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -35,7 +35,7 @@ def test_a_deployment_waiting_for_approval_says_until_when_and_how_to_approve() 
         ),
         NOW,
     )
-    assert "phase: **awaiting_approval** for 3m" in text
+    assert "phase: **awaiting_approval** since 11:57:00 UTC" in text
     assert "**waiting for approval** until 2026-11-24 11:00 UTC" in text
     assert "`client.py approve deploy-game-prod`" in text
 
@@ -75,3 +75,66 @@ def test_a_region_waiting_to_switch_together_says_so() -> None:
     )
     assert "**waiting for the other regions** to be ready to switch, until 2026-11-23 13:00" in text
     assert "client.py approve" not in text
+
+
+def test_the_waits_show_their_latest_check() -> None:
+    health = HealthObservation(
+        healthy=False,
+        reason="running 1 of 2",
+        running_count=1,
+        desired_count=2,
+        pending_count=1,
+        rollout_state="IN_PROGRESS",
+        task_definition_arn="arn:td:2",
+        checked_at=NOW,
+    )
+    left = ConnectionCount(version="1", count=3, checked_at=NOW)
+    checks = [
+        CheckResult(name="health", url="/h", passed=True, status=200, detail="ok", elapsed_ms=3),
+        CheckResult(name="login", url="/l", passed=False, status=500, detail="500", elapsed_ms=9),
+    ]
+    text = describe(
+        status(
+            Phase.DRAINING,
+            active_color_before="blue",
+            target_color="green",
+            active_color_after="green",
+            versions_before={"blue": "1", "green": None},
+            versions_after={"blue": "1", "green": "2"},
+            last_health=health,
+            health_checks=4,
+            integration_results=checks,
+            last_connections=left,
+            connection_checks=7,
+        ),
+        NOW,
+    )
+    assert "- colors: blue (1, active before) → green (2); traffic on green" in text
+    assert "- health: running 1 of 2 (4 checks)" in text
+    assert "- integration checks: 1 of 2 passed; login failed: 500" in text
+    assert "- connections left on blue: 3 (7 checks)" in text
+
+
+def test_an_ended_deployment_says_how_long_it_took_what_was_restored_and_the_warnings() -> None:
+    report = FailureReport(
+        phase=Phase.SWITCHING,
+        reason="send all traffic to green: denied",
+        compensation=["traffic back to blue"],
+        compensation_errors=["scaled green to 0: throttled"],
+    )
+    ended = status(
+        Phase.DONE,
+        state=State.FAILED,
+        report=report,
+        warnings=["version 2 is already active on green"],
+        phases=[
+            PhaseEntry(phase=Phase.SETTING_UP, entered_at=NOW - timedelta(minutes=12)),
+            PhaseEntry(phase=Phase.DONE, entered_at=NOW),
+        ],
+    )
+    text = describe(ended, NOW)
+    assert "- state: failed, phase: **done** after 12m" in text
+    assert "- failed in switching: send all traffic to green: denied" in text
+    assert "- restored: traffic back to blue" in text
+    assert "- **not restored, needs a person**: scaled green to 0: throttled" in text
+    assert text.endswith("- warning: version 2 is already active on green")
