@@ -1,8 +1,14 @@
 """Figures for the benchmarks: medians, minima and maxima, tables, JSON rounding."""
 
+import argparse
 import statistics
-from collections.abc import Sequence
-from typing import Any
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from local.stack import interrupt_on_sigterm
+
+ResultsT = TypeVar("ResultsT")
 
 
 def stats(values: Sequence[float]) -> dict[str, float]:
@@ -38,3 +44,30 @@ def with_stats(
     for name, pick in (("median", statistics.median), ("min", min), ("max", max)):
         rows.append([name] + [f"{pick(c):.3f}" if c is not None else "" for c in columns[1:]])
     return rows
+
+
+def run_benchmark(
+    args: argparse.Namespace,
+    run: Callable[[argparse.Namespace, Callable[[str], None]], ResultsT],
+    as_json: Callable[[ResultsT], str],
+    report: Callable[[ResultsT], str],
+) -> int:
+    """Run one benchmark as a command: progress on stderr, its figures (or JSON) on stdout.
+
+    0 when every deployment did what it should; 1 when one did not; 130 when interrupted.
+    """
+    interrupt_on_sigterm()
+
+    def say(line: str) -> None:
+        print(f"bench: {line}", file=sys.stderr, flush=True)
+
+    try:
+        results = run(args, say)
+    except KeyboardInterrupt:
+        say("interrupted; everything stopped")
+        return 130
+    except (RuntimeError, TimeoutError, OSError) as err:
+        say(f"FAILED: {err}")
+        return 1
+    print(as_json(results) if args.json else report(results), flush=True)
+    return 0

@@ -64,12 +64,12 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from bench._report import rounded, stats, table, with_stats
+from bench._report import rounded, run_benchmark, stats, table, with_stats
 from cli.connection import task_queue
 from cli.deployments import Handle, final_status, query_status, start
 from local.aws_resources import DemoResources
 from local.processes import STATE_DIR, free_port, worker_log
-from local.stack import LocalStack, interrupt_on_sigterm, local_stack
+from local.stack import LocalStack, local_stack
 from local.state import mismatches, read_state
 from models.colors import COLORS, Color, other_color
 from models.config import BakeConfig, EnvironmentConfig, expand_url
@@ -735,22 +735,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 when every round did what it should."""
-    args = parse_args(argv)
-    interrupt_on_sigterm()
-
-    def say(line: str) -> None:
-        print(f"bench: {line}", file=sys.stderr, flush=True)
-
-    try:
-        results = run(args, say)
-    except KeyboardInterrupt:
-        say("interrupted; everything stopped")
-        return 130
-    except (RuntimeError, TimeoutError, OSError) as err:
-        say(f"FAILED: {err}")
-        return 1
-    print(as_json(results) if args.json else report(results), flush=True)
-    return 0
+    return run_benchmark(parse_args(argv), run, as_json, report)
 
 
 if __name__ == "__main__":
