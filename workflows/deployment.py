@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.details import describe
     from workflows.environment import EnvironmentSteps
     from workflows.options import CALL_RETRY, RESTORE_RETRY
+    from workflows.refusals import ignored, reject
     from workflows.waiting import poll_until
 
 # Once a deployment is here, nothing more can be asked of it.
@@ -98,16 +99,12 @@ class BlueGreenDeployment:
 
     @approve.validator
     def _validate_approve(self, request: ApproveRequest) -> None:
-        refusal = self._approval_refusal()
-        if refusal:
-            raise ApplicationError(refusal, type="ApprovalRefused", non_retryable=True)
+        reject(self._approval_refusal(), "ApprovalRefused")
 
     @workflow.signal(name="approve")
     def approve_signal(self, request: ApproveRequest) -> None:
         """The ``approve`` update as a signal: a refusal is recorded as a warning."""
-        refusal = self._approval_refusal()
-        if refusal:
-            self._status.warnings.append(f"ignored approve from {request.by}: {refusal}")
+        if ignored(self._status.warnings, "approve", request.by, self._approval_refusal()):
             self._update_details()
             return
         self._record_approval(request)
@@ -120,16 +117,12 @@ class BlueGreenDeployment:
 
     @rollback.validator
     def _validate_rollback(self, request: RollbackRequest) -> None:
-        refusal = self._rollback_refusal()
-        if refusal:
-            raise ApplicationError(refusal, type="RollbackRefused", non_retryable=True)
+        reject(self._rollback_refusal(), "RollbackRefused")
 
     @workflow.signal(name="rollback")
     def rollback_signal(self, request: RollbackRequest) -> None:
         """The ``rollback`` update as a signal: a refusal is recorded as a warning."""
-        refusal = self._rollback_refusal()
-        if refusal:
-            self._status.warnings.append(f"ignored rollback from {request.by}: {refusal}")
+        if ignored(self._status.warnings, "rollback", request.by, self._rollback_refusal()):
             self._update_details()
             return
         self._record_rollback(request)

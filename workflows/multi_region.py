@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes
     from workflows.deployment import BlueGreenDeployment
     from workflows.multi_region_details import describe_regions, overall_phase
+    from workflows.refusals import ignored, reject
 
 # Phases a region has reached once its bake passed (or it ended); the next wave may start.
 _PAST_BAKE = (Phase.DRAINING, Phase.CLEANING_UP)
@@ -91,16 +92,12 @@ class MultiRegionDeployment:
 
     @approve.validator
     def _validate_approve(self, request: ApproveRequest) -> None:
-        refusal = self._approval_refusal()
-        if refusal:
-            raise ApplicationError(refusal, type="ApprovalRefused", non_retryable=True)
+        reject(self._approval_refusal(), "ApprovalRefused")
 
     @workflow.signal(name="approve")
     async def approve_signal(self, request: ApproveRequest) -> None:
         """The ``approve`` update as a signal: a refusal is recorded as a warning."""
-        refusal = self._approval_refusal()
-        if refusal:
-            self._status.warnings.append(f"ignored approve from {request.by}: {refusal}")
+        if ignored(self._status.warnings, "approve", request.by, self._approval_refusal()):
             return
         self._record_approval(request)
         await self._release_ready_regions()
@@ -113,16 +110,12 @@ class MultiRegionDeployment:
 
     @rollback.validator
     def _validate_rollback(self, request: RollbackRequest) -> None:
-        refusal = self._rollback_refusal()
-        if refusal:
-            raise ApplicationError(refusal, type="RollbackRefused", non_retryable=True)
+        reject(self._rollback_refusal(), "RollbackRefused")
 
     @workflow.signal(name="rollback")
     async def rollback_signal(self, request: RollbackRequest) -> None:
         """The ``rollback`` update as a signal: a refusal is recorded as a warning."""
-        refusal = self._rollback_refusal()
-        if refusal:
-            self._status.warnings.append(f"ignored rollback from {request.by}: {refusal}")
+        if ignored(self._status.warnings, "rollback", request.by, self._rollback_refusal()):
             return
         await self._roll_back_all(self._record_rollback(request))
 
