@@ -9,19 +9,24 @@ test's event loop, so the commands run asynchronously while the worker serves th
 import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
 
 from local.processes import BIN, ROOT, free_port, temporal_dev_server
+from tests.workflows.driving import Fakes
+from workflows import ALL_WORKFLOWS
 
 WAIT = 20.0
 """Seconds a test waits for a phase or a process; everything here takes well under one."""
 T = TypeVar("T")
+FakesT = TypeVar("FakesT", bound=Fakes)
 
 
 @contextmanager
@@ -29,6 +34,25 @@ def temporal() -> Iterator[str]:
     """A Temporal dev server on a free port, without the Web UI; yields its address."""
     with temporal_dev_server(free_port(), ui_port=None) as address:
         yield address
+
+
+@dataclass
+class Server(Generic[FakesT]):
+    """A module's dev server, a client of it, and the fakes its worker runs."""
+
+    address: str
+    client: Client
+    aws: FakesT
+
+
+@asynccontextmanager
+async def serving(address: str, aws: FakesT, task_queue: str) -> AsyncIterator[Server[FakesT]]:
+    """A worker on this event loop: every workflow, ``aws``'s fake activities on ``task_queue``."""
+    client = await Client.connect(address, data_converter=pydantic_data_converter)
+    async with Worker(
+        client, task_queue=task_queue, workflows=ALL_WORKFLOWS, activities=aws.activities()
+    ):
+        yield Server(address, client, aws)
 
 
 @dataclass

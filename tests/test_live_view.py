@@ -14,15 +14,12 @@ import re
 import struct
 import termios
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
 
 from cli import live, render, render_regions
 from cli.live import CLEAR_BELOW, CLEAR_LINE, UP, LiveView
@@ -34,7 +31,6 @@ from tests import dev_server
 from tests.dev_server import WAIT
 from tests.factories import ENVIRONMENT
 from tests.workflows.fake_aws import FakeAws
-from workflows.deployment import BlueGreenDeployment
 
 T0 = datetime(2025, 5, 1, 10, 41, 0, tzinfo=UTC)
 ESC = "\x1b["
@@ -367,24 +363,12 @@ QUEUE = f"live-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
-def temporal() -> Iterator[str]:
-    with dev_server.temporal() as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
 async def aws(temporal: str) -> AsyncIterator[FakeAws]:
-    """A worker on this test's event loop: the deployment workflow over FakeAws."""
-    client = await Client.connect(temporal, data_converter=pydantic_data_converter)
+    """A worker on this test's event loop over FakeAws."""
     # Healthy at the third check, and two clients that take two more checks to leave: a few
     # seconds of status changes for the view to redraw.
     fake = FakeAws(healthy_after=3, connections=[2, 1, 0])
-    async with Worker(
-        client,
-        task_queue=QUEUE,
-        workflows=[BlueGreenDeployment],
-        activities=fake.activities(),
-    ):
+    async with dev_server.serving(temporal, fake, QUEUE):
         yield fake
 
 

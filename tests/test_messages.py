@@ -10,16 +10,14 @@ never reaches zero holds the drain. client.py and the Temporal CLI run as subpro
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
 
 from cli import deployments, render
 from cli.deployments import Handle
@@ -27,7 +25,7 @@ from cli.render import as_json, summary
 from models.deployment import DeploymentStatus, FailureReport, Phase, State
 from models.switch import SwitchRequest
 from tests import dev_server
-from tests.dev_server import WAIT, Done, refused
+from tests.dev_server import WAIT, Done, Server, refused
 from tests.factories import ENVIRONMENT, deployment_request, environment
 from tests.workflows.fake_aws import FakeAws
 from workflows.deployment import BlueGreenDeployment
@@ -37,42 +35,18 @@ QUEUE = f"messages-{uuid.uuid4().hex[:8]}"
 HOLD_BAKE = {"duration": "1h", "poll_interval": "1m"}
 
 
-@dataclass
-class Server:
-    """The module's dev server and worker."""
-
-    address: str
-    client: Client
-    aws: FakeAws
-
-
 @pytest.fixture(scope="module")
-def temporal() -> Iterator[str]:
-    """A Temporal dev server on a free port, without the Web UI."""
-    with dev_server.temporal() as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-async def server(temporal: str) -> AsyncIterator[Server]:
-    """One worker for the module: both workflows, FakeAws in place of the AWS activities."""
-    client = await Client.connect(temporal, data_converter=pydantic_data_converter)
-    aws = FakeAws()
-    worker = Worker(
-        client,
-        task_queue=QUEUE,
-        workflows=[BlueGreenDeployment, SwitchBack],
-        activities=aws.activities(),
-    )
-    async with worker:
-        yield Server(temporal, client, aws)
+async def server(temporal: str) -> AsyncIterator[Server[FakeAws]]:
+    """One worker for the module, FakeAws in place of the AWS activities."""
+    async with dev_server.serving(temporal, FakeAws(), QUEUE) as served:
+        yield served
 
 
 @dataclass
 class Lab:
     """One test's view: a fresh FakeAws state, helpers, and the deployments to clean up."""
 
-    server: Server
+    server: Server[FakeAws]
     tmp: Path
     started: list[Handle] = field(default_factory=list)
 
@@ -114,7 +88,7 @@ class Lab:
 
 
 @pytest.fixture
-async def lab(server: Server, tmp_path: Path) -> AsyncIterator[Lab]:
+async def lab(server: Server[FakeAws], tmp_path: Path) -> AsyncIterator[Lab]:
     """FakeAws back to blue active on version 1; running deployments terminated afterwards."""
     vars(server.aws).update(vars(FakeAws()))
     lab = Lab(server, tmp_path)

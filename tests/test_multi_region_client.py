@@ -9,27 +9,23 @@ name of its own, so each has its own deployment ID (``deploy-game-<name>``).
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
 
 from models.config import EnvironmentConfig
 from models.deployment import Phase, State
 from models.multi_region import MultiRegionStatus
 from tests import dev_server
-from tests.dev_server import Done, refused
+from tests.dev_server import Done, Server, refused
 from tests.factories import ENVIRONMENT
 from tests.workflows.fake_aws import FakeAws
 from tests.workflows.regional_fake_aws import RegionalFakeAws
-from workflows.deployment import BlueGreenDeployment
 from workflows.multi_region import MultiRegionDeployment
-from workflows.switch_back import SwitchBack
 
 QUEUE = f"regions-{uuid.uuid4().hex[:8]}"
 REGIONS = ["us-west-2", "us-east-1"]
@@ -38,35 +34,11 @@ NEVER_HEALTHY_FAST = {"health": {"timeout": "3s", "poll_interval": "1s"}}
 """A short health wait: the dev server runs in real time."""
 
 
-@dataclass
-class Server:
-    """The module's dev server and worker."""
-
-    address: str
-    client: Client
-    aws: RegionalFakeAws
-
-
 @pytest.fixture(scope="module")
-def temporal() -> Iterator[str]:
-    """A Temporal dev server on a free port, without the Web UI."""
-    with dev_server.temporal() as address:
-        yield address
-
-
-@pytest.fixture(scope="module")
-async def server(temporal: str) -> AsyncIterator[Server]:
-    """One worker for the module: every workflow, a FakeAws per region behind the activities."""
-    client = await Client.connect(temporal, data_converter=pydantic_data_converter)
-    aws = RegionalFakeAws(regions={})
-    worker = Worker(
-        client,
-        task_queue=QUEUE,
-        workflows=[BlueGreenDeployment, MultiRegionDeployment, SwitchBack],
-        activities=aws.activities(),
-    )
-    async with worker:
-        yield Server(temporal, client, aws)
+async def server(temporal: str) -> AsyncIterator[Server[RegionalFakeAws]]:
+    """One worker for the module: a FakeAws per region behind the activities."""
+    async with dev_server.serving(temporal, RegionalFakeAws(regions={}), QUEUE) as served:
+        yield served
 
 
 def color_urls(region: str) -> dict[str, Any]:
@@ -94,7 +66,7 @@ def two_regions(
 class Lab:
     """One test: its environment, a fresh FakeAws per region, and the deployments to clean up."""
 
-    server: Server
+    server: Server[RegionalFakeAws]
     tmp: Path
     name: str = ""
     config: Path = Path()
@@ -149,7 +121,7 @@ class Lab:
 
 
 @pytest.fixture
-async def lab(server: Server, tmp_path: Path) -> AsyncIterator[Lab]:
+async def lab(server: Server[RegionalFakeAws], tmp_path: Path) -> AsyncIterator[Lab]:
     """A fresh lab; the test's deployment and its regions terminated afterwards if still running."""
     lab = Lab(server, tmp_path)
     try:
