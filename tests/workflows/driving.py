@@ -85,6 +85,22 @@ async def wait_for_phase(handle: Handle, phase: Phase, seconds: float = 30) -> D
     raise AssertionError(f"{handle.id} never reached {phase.value}; last: {last}")
 
 
+async def signalled_in(
+    client: Client,
+    aws: Fakes,
+    phase: Phase,
+    signal: Any,
+    arg: Any,
+    request: DeploymentRequest | None = None,
+) -> DeploymentStatus:
+    """Start a deployment, send it ``signal`` once it is in ``phase``, and return how it ended."""
+    async with running_worker(client, aws) as task_queue:
+        handle = await start(client, task_queue, request)
+        await wait_for_phase(handle, phase)
+        await handle.signal(signal, arg)
+        return await outcome(handle)
+
+
 def phases(status: DeploymentStatus) -> list[Phase]:
     """The phases a deployment went through, in order."""
     return [entry.phase for entry in status.phases]

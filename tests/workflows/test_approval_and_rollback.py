@@ -19,6 +19,7 @@ from tests.workflows.driving import (
     outcome,
     phases,
     running_worker,
+    signalled_in,
     start,
     wait_for_phase,
 )
@@ -116,14 +117,14 @@ async def test_an_approve_nobody_waits_for_is_ignored_with_a_warning(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     aws = FakeAws()
-    client = time_skipping.client
-    async with running_worker(client, aws) as task_queue:
-        handle = await start(
-            client, task_queue, request(bake={"duration": "1h", "poll_interval": "1m"})
-        )
-        await wait_for_phase(handle, Phase.BAKING)
-        await handle.signal(BlueGreenDeployment.approve_signal, ApproveRequest(by="bob"))
-        status = await outcome(handle)
+    status = await signalled_in(
+        time_skipping.client,
+        aws,
+        Phase.BAKING,
+        BlueGreenDeployment.approve_signal,
+        ApproveRequest(by="bob"),
+        request(bake={"duration": "1h", "poll_interval": "1m"}),
+    )
 
     assert status.state == State.SUCCEEDED
     assert status.approval is None
@@ -136,12 +137,14 @@ async def test_rollback_while_awaiting_approval_aborts_before_the_switch(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     aws = FakeAws()
-    client = time_skipping.client
-    async with running_worker(client, aws) as task_queue:
-        handle = await start(client, task_queue, request(require_approval=True))
-        await wait_for_phase(handle, Phase.AWAITING_APPROVAL)
-        await handle.signal(BlueGreenDeployment.rollback_signal, ROLLBACK)
-        status = await outcome(handle)
+    status = await signalled_in(
+        time_skipping.client,
+        aws,
+        Phase.AWAITING_APPROVAL,
+        BlueGreenDeployment.rollback_signal,
+        ROLLBACK,
+        request(require_approval=True),
+    )
 
     assert status.state == State.ROLLED_BACK
     assert status.rollback is not None
@@ -166,12 +169,13 @@ async def test_rollback_abandons_a_retrying_health_check_instead_of_waiting_for_
         for _ in range(7)
     ]
     aws = FakeAws(failures={"check_health": throttled})
-    client = time_skipping.client
-    async with running_worker(client, aws) as task_queue:
-        handle = await start(client, task_queue)
-        await wait_for_phase(handle, Phase.WAITING_FOR_HEALTH)
-        await handle.signal(BlueGreenDeployment.rollback_signal, ROLLBACK)
-        status = await outcome(handle)
+    status = await signalled_in(
+        time_skipping.client,
+        aws,
+        Phase.WAITING_FOR_HEALTH,
+        BlueGreenDeployment.rollback_signal,
+        ROLLBACK,
+    )
 
     assert status.state == State.ROLLED_BACK
     assert status.report is not None and status.report.phase == Phase.WAITING_FOR_HEALTH
@@ -187,12 +191,14 @@ async def test_rollback_during_the_bake_moves_traffic_back_before_anything_else(
 ) -> None:
     aws = FakeAws(alarms={"game-5xx": ["OK"]})
     bake = {"duration": "1h", "poll_interval": "1m", "alarms": ["game-5xx"]}
-    client = time_skipping.client
-    async with running_worker(client, aws) as task_queue:
-        handle = await start(client, task_queue, request(bake=bake))
-        await wait_for_phase(handle, Phase.BAKING)
-        await handle.signal(BlueGreenDeployment.rollback_signal, ROLLBACK)
-        status = await outcome(handle)
+    status = await signalled_in(
+        time_skipping.client,
+        aws,
+        Phase.BAKING,
+        BlueGreenDeployment.rollback_signal,
+        ROLLBACK,
+        request(bake=bake),
+    )
 
     assert status.state == State.ROLLED_BACK
     assert status.report is not None and status.report.phase == Phase.BAKING
@@ -214,12 +220,9 @@ async def test_rollback_during_the_drain_moves_traffic_back_to_the_old_color(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     aws = FakeAws(connections=[7])
-    client = time_skipping.client
-    async with running_worker(client, aws) as task_queue:
-        handle = await start(client, task_queue)
-        await wait_for_phase(handle, Phase.DRAINING)
-        await handle.signal(BlueGreenDeployment.rollback_signal, ROLLBACK)
-        status = await outcome(handle)
+    status = await signalled_in(
+        time_skipping.client, aws, Phase.DRAINING, BlueGreenDeployment.rollback_signal, ROLLBACK
+    )
 
     assert status.state == State.ROLLED_BACK
     assert status.report is not None and status.report.phase == Phase.DRAINING
@@ -234,12 +237,14 @@ async def test_rollback_once_cleanup_started_is_ignored_and_the_old_color_goes(
         "ecs.UpdateService: ThrottlingException", type="ThrottlingException"
     )
     aws = FakeAws(failures={"scale_to_zero": [throttled]})
-    client = time_skipping.client
-    async with running_worker(client, aws) as task_queue:
-        handle = await start(client, task_queue, request(connections=None))
-        await wait_for_phase(handle, Phase.CLEANING_UP)
-        await handle.signal(BlueGreenDeployment.rollback_signal, ROLLBACK)
-        status = await outcome(handle)
+    status = await signalled_in(
+        time_skipping.client,
+        aws,
+        Phase.CLEANING_UP,
+        BlueGreenDeployment.rollback_signal,
+        ROLLBACK,
+        request(connections=None),
+    )
 
     assert status.state == State.SUCCEEDED
     assert status.rollback is None
