@@ -122,7 +122,7 @@ def _message_lines(status: MultiRegionStatus) -> list[str]:
             f"  approved by {status.approval.by} at {render.at(status.approval.at)}{comment}"
         )
     elif status.require_approval:
-        ready = [p.region for p in status.regions.values() if _waiting_for_approval(p)]
+        ready = [p.region for p in status.regions.values() if p.at_gate()]
         if status.state == State.RUNNING and ready:
             lines.append(
                 f"  waiting for approval ({', '.join(ready)} ready):"
@@ -136,19 +136,6 @@ def _message_lines(status: MultiRegionStatus) -> list[str]:
             f"  rollback requested by {record.by} at {render.at(record.at)}: {record.reason}"
         )
     return lines
-
-
-def _waiting_for_approval(progress: RegionProgress) -> bool:
-    status = progress.status
-    return (
-        status is not None
-        and status.state == State.RUNNING
-        and status.phase == Phase.AWAITING_APPROVAL
-        and status.approval is None
-    )
-
-
-# --- JSON --------------------------------------------------------------------------------------
 
 
 def as_json(status: MultiRegionStatus, **extra: Any) -> str:

@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from models.config import EnvironmentConfig, StrictModel
 from models.deployment import DeploymentRequest, DeploymentStatus, Image, Version
-from models.deployment_phase import State
+from models.deployment_phase import Phase, State
 from models.messages import Approval, RollbackRecord
 
 
@@ -80,6 +80,17 @@ class RegionProgress(BaseModel):
     def state(self) -> State | None:
         """How the region stands; None before it started."""
         return self.status.state if self.status else None
+
+    def at_gate(self) -> bool:
+        """Waiting for an approval (or the switch-together release) that nothing has given yet."""
+        status = self.status
+        return (
+            status is not None
+            and status.state == State.RUNNING
+            and status.phase == Phase.AWAITING_APPROVAL
+            and status.approval is None
+            and status.rollback is None
+        )
 
 
 class MultiRegionStatus(BaseModel):

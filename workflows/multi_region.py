@@ -273,7 +273,7 @@ class MultiRegionDeployment:
         for progress in waiting:
             # Every region of the wave that is still running must be at the gate.
             wave = [p for p in self._status.regions.values() if p.wave == progress.wave]
-            if all(_at_gate(p) or _ended(p) for p in wave):
+            if all(p.at_gate() or _ended(p) for p in wave):
                 ready.append(progress)
         return ready
 
@@ -302,7 +302,7 @@ class MultiRegionDeployment:
         return self._stop_reason is not None or all(_past_bake(p) for p in regions)
 
     def _waiting_regions(self) -> list[RegionProgress]:
-        return [p for p in self._status.regions.values() if _at_gate(p)]
+        return [p for p in self._status.regions.values() if p.at_gate()]
 
     def _running_regions(self) -> list[RegionProgress]:
         return [p for p in self._status.regions.values() if p.started and not _ended(p)]
@@ -336,17 +336,6 @@ class MultiRegionDeployment:
             if searchable != self._searchable:
                 self._searchable = searchable
                 workflow.upsert_search_attributes(search_attributes.progress(*searchable))
-
-
-def _at_gate(progress: RegionProgress) -> bool:
-    status = progress.status
-    return (
-        status is not None
-        and status.state == State.RUNNING
-        and status.phase == Phase.AWAITING_APPROVAL
-        and status.approval is None
-        and status.rollback is None
-    )
 
 
 def _ended(progress: RegionProgress) -> bool:
