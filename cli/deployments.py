@@ -75,14 +75,21 @@ class Found:
         return self.description.status == WorkflowExecutionStatus.RUNNING
 
 
-async def find(client: Client, workflow_id: str) -> Found | None:
-    """The deployment with this ID (one region or several), or None when there is none."""
+async def describe(client: Client, workflow_id: str) -> WorkflowExecutionDescription | None:
+    """The latest run with this ID, or None when there is none."""
     try:
-        description = await client.get_workflow_handle(workflow_id).describe()
+        return await client.get_workflow_handle(workflow_id).describe()
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return None
         raise BlueGreenError(f"cannot look up {workflow_id}: {err.message}") from None
+
+
+async def find(client: Client, workflow_id: str) -> Found | None:
+    """The deployment with this ID (one region or several), or None when there is none."""
+    description = await describe(client, workflow_id)
+    if description is None:
+        return None
     status_type = kinds.status_type(workflow_id, description.workflow_type)
     handle = client.get_workflow_handle(workflow_id, result_type=status_type)
     return Found(handle, description, status_type)
@@ -183,13 +190,8 @@ def _at_start(request: AnyRequest) -> TypedSearchAttributes:
 
 async def _refuse_while_switching(client: Client, workflow_id: str) -> None:
     # A deployment reads the active color at its start: a switch in flight would change it.
-    try:
-        description = await client.get_workflow_handle(workflow_id).describe()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return
-        raise BlueGreenError(f"cannot look up {workflow_id}: {err.message}") from None
-    if description.status == WorkflowExecutionStatus.RUNNING:
+    description = await describe(client, workflow_id)
+    if description is not None and description.status == WorkflowExecutionStatus.RUNNING:
         raise DeploymentRunningError(
             f"refused: {workflow_id} is switching traffic right now; deploy once it has ended"
         )
