@@ -65,7 +65,7 @@ async def deploy(args: argparse.Namespace) -> int:
             print(json.dumps(started))
         return 0
     with live.progress(say, sys.stderr if args.json else sys.stdout) as on_status:
-        final = await deployments.follow(handle, launch.status_type, on_status)
+        final = await deployments.follow(client, handle, launch.status_type, on_status)
     code = kinds.exit_code(final)
     if args.json:
         print(kinds.as_json(final, run_id=handle.result_run_id, exit_code=code))
@@ -120,7 +120,7 @@ async def rollback(args: argparse.Namespace) -> int:
     say = deployments.print_err if args.json else deployments.print_now
     say(kinds.rollback_accepted_line(accepted))
     with live.progress(say, sys.stderr if args.json else sys.stdout, since=accepted) as shown:
-        final = await deployments.follow(found.handle, found.status_type, shown)
+        final = await deployments.follow(client, found.handle, found.status_type, shown)
     code = kinds.rollback_exit_code(final)
     print(kinds.as_json(final, exit_code=code) if args.json else kinds.summary(final))
     return code

@@ -27,11 +27,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cli import kinds
 from cli.kinds import AnyRequest, AnyStatus
-from models.deployment import DeploymentStatus, State
+from models.deployment import DeploymentStatus, Phase, State
 from models.errors import BlueGreenError, RefusedError
-from models.multi_region import MultiRegionRequest
+from models.multi_region import MultiRegionRequest, MultiRegionStatus
 from workflows import search_attributes
 from workflows.deployment import BlueGreenDeployment
+from workflows.drain import DrainConnections
 
 Handle = WorkflowHandle[BlueGreenDeployment, DeploymentStatus]
 AnyHandle = WorkflowHandle[Any, Any]
@@ -223,6 +224,24 @@ async def current_status(handle: AnyHandle, status_type: type[StatusT]) -> Statu
     return _as(status_type, answer)
 
 
+async def with_drain_progress(client: Client, status: AnyStatus) -> None:
+    """Fill in a draining region's latest count, which its drain child keeps (workflows/drain.py).
+
+    The deployment itself learns the count only when the drain ends: a days-long drain would
+    otherwise fill its history. Without an answer the status stays as the deployment has it.
+    """
+    regions = status.regions.values() if isinstance(status, MultiRegionStatus) else ()
+    for one in [status] if isinstance(status, DeploymentStatus) else [r.status for r in regions]:
+        if one is None or one.phase != Phase.DRAINING or one.drain_workflow_id is None:
+            continue
+        drain = client.get_workflow_handle_for(DrainConnections.run, one.drain_workflow_id)
+        try:
+            progress = await drain.query(DrainConnections.progress, rpc_timeout=QUERY_TIMEOUT)
+        except (RPCError, WorkflowQueryFailedError):
+            continue
+        one.connection_checks, one.last_connections = progress.checks, progress.last
+
+
 def _as(status_type: type[StatusT], value: Any) -> StatusT:
     """``value`` (a status, or its JSON form from a failure's details) as a ``status_type``."""
     return cast(StatusT, status_type.model_validate(value))
@@ -239,7 +258,10 @@ async def query_status(handle: Handle) -> DeploymentStatus | None:
 
 
 async def follow(
-    handle: AnyHandle, status_type: type[StatusT], on_status: Callable[[StatusT], None]
+    client: Client,
+    handle: AnyHandle,
+    status_type: type[StatusT],
+    on_status: Callable[[StatusT], None],
 ) -> StatusT:
     """Call ``on_status`` with each status seen until the deployment ends; return the final one."""
     result = asyncio.ensure_future(ended_status(handle, status_type))
@@ -247,6 +269,7 @@ async def follow(
         while not result.done():
             status = await current_status(handle, status_type)
             if status is not None:
+                await with_drain_progress(client, status)
                 on_status(status)
             await asyncio.wait({result}, timeout=POLL_INTERVAL)
         final = result.result()
@@ -267,6 +290,7 @@ async def lookup(client: Client, workflow_id: str) -> AnyStatus:
             raise BlueGreenError(
                 f"deployment {workflow_id} is running but no worker answers the status query"
             )
+        await with_drain_progress(client, status)
         return status
     return await ended_status(found.handle, found.status_type)
 

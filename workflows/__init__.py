@@ -1,7 +1,8 @@
 """Temporal workflows: deterministic orchestration only, every side effect is an activity."""
 
 from workflows.deployment import BlueGreenDeployment
+from workflows.drain import DrainConnections
 from workflows.multi_region import MultiRegionDeployment
 from workflows.switch_back import SwitchBack
 
-ALL_WORKFLOWS = [BlueGreenDeployment, MultiRegionDeployment, SwitchBack]
+ALL_WORKFLOWS = [BlueGreenDeployment, DrainConnections, MultiRegionDeployment, SwitchBack]

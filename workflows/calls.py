@@ -7,7 +7,7 @@ they run or retry, and waits end early.
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
 
@@ -92,6 +92,20 @@ class Calls:
             raise StepFailed(
                 f"{summary}: {message}", error_type or type(cause or err).__name__
             ) from err
+
+    async def abandonable(self, work: Awaitable[ResultT]) -> ResultT:
+        """Await work that changes nothing (a child that only watches): an interruption cancels
+        it and raises Interrupted at once, as it abandons a read-only activity."""
+        task = asyncio.ensure_future(work)
+        try:
+            await workflow.wait_condition(lambda: task.done() or self._interrupted())
+        except asyncio.CancelledError:
+            task.cancel()  # the workflow itself is cancelled: stop the work too
+            raise
+        if not task.done():
+            task.cancel()
+            raise Interrupted()
+        return await task
 
     async def pause(self, duration: timedelta, summary: str) -> None:
         """A durable timer that ends early, raising Interrupted, when the workflow must stop."""

@@ -7,10 +7,11 @@ moves it back to the old color before anything else is undone.
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
     from activities import alarms, connections, ecs, integration_checks
@@ -32,16 +33,21 @@ with workflow.unsafe.imports_passed_through():
         PhaseEntry,
         State,
     )
+    from models.drain import DrainProgress, DrainRequest
     from models.durations import format_duration
     from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
-    from models.observations import AlarmState, ConnectionCount
+    from models.observations import AlarmState
     from workflows import search_attributes
     from workflows.calls import Calls, Interrupted, StepFailed
     from workflows.details import describe
+    from workflows.drain import DrainConnections, count_clients
     from workflows.environment import EnvironmentSteps
     from workflows.options import CALL_RETRY, RESTORE_RETRY
     from workflows.refusals import ignored, reject
     from workflows.waiting import poll_until
+
+# How long a rolled-back deployment waits for its cancelled drain child's last count.
+DRAIN_STOP_TIMEOUT = timedelta(minutes=1)
 
 # Once a deployment is here, nothing more can be asked of it.
 _ENDING = (Phase.COMPENSATING, Phase.DONE)
@@ -83,6 +89,7 @@ class BlueGreenDeployment:
         self._cleanup_started = False
         self._restoring = False
         self._reports: list[asyncio.Task[None]] = []
+        self._drain: asyncio.Future[DrainProgress] | None = None
 
     @workflow.query
     def status(self) -> DeploymentStatus:
@@ -419,44 +426,89 @@ class BlueGreenDeployment:
         conns = self._env.connections
         if conns is None:
             return
-        self._enter(Phase.DRAINING)
         old, drain = self._old, self._env.drain
+        # Deployments that started draining in their own history keep doing so when replayed.
+        in_child = workflow.patched("drain-in-child")
+        if in_child:
+            # Set before the phase is entered, so its report to a parent says where to look.
+            self._status.drain_workflow_id = f"{workflow.info().workflow_id}-drain"
+            self._status.drain_until = workflow.now() + drain.timeout
+        self._enter(Phase.DRAINING)
         request = self._connections_input(conns.url)
-
-        async def is_drained() -> bool:
-            try:
-                seen = await self._calls.activity(
-                    connections.count_connections,
-                    request,
-                    summary=f"count the clients left on {old} (version {request.version})",
-                    read_only=True,
-                )
-            except StepFailed as failure:
-                # Counting is advisory: keep polling until the drain timeout.
-                seen = ConnectionCount(
-                    version=request.version,
-                    count=None,
-                    error=failure.reason,
-                    checked_at=workflow.now(),
-                )
-            self._status.connection_checks += 1
-            self._status.last_connections = seen
-            self._update_details()
-            return seen.count == 0
-
-        if not await poll_until(
-            is_drained,
-            poll_interval=drain.poll_interval,
-            timeout=drain.timeout,
-            what=f"{old} connections",
-            sleep=self._calls.pause,
-        ):
+        if in_child:
+            drained = await self._drain_in_child(request)
+        else:
+            drained = await self._drain_here(request)
+        if not drained:
             last = self._status.last_connections
             left = "an unknown number of" if last is None or last.count is None else last.count
             self._status.warnings.append(
                 f"drain timed out after {format_duration(drain.timeout)} with {left} clients "
                 f"still on {old}; shut down as configured"
             )
+
+    async def _drain_in_child(self, request: ConnectionsInput) -> bool:
+        """Count the clients in a ``DrainConnections`` child: a days-long drain stays small."""
+        drain = self._env.drain
+        assert self._status.drain_workflow_id and self._status.drain_until
+        child = await workflow.start_child_workflow(
+            DrainConnections.run,
+            DrainRequest(
+                deployment_id=self._status.deployment_id,
+                color=self._old,
+                connections=request,
+                poll_interval=drain.poll_interval,
+                until=self._status.drain_until,
+            ),
+            id=self._status.drain_workflow_id,
+            static_summary=(
+                f"drain {self._old}'s clients: every {format_duration(drain.poll_interval)}, "
+                f"at most {format_duration(drain.timeout)}"
+            ),
+        )
+        self._drain = asyncio.ensure_future(child)
+        progress = await self._calls.abandonable(self._drain)
+        self._drain = None
+        self._record_drain(progress)
+        return progress.drained
+
+    def _record_drain(self, progress: DrainProgress) -> None:
+        self._status.connection_checks = progress.checks
+        self._status.last_connections = progress.last
+        self._update_details()
+
+    async def _record_abandoned_drain(self) -> None:
+        """After a rollback in the drain, record what the drain child saw last.
+
+        The rollback cancelled the child and did not wait for it; the child answers a cancel by
+        returning its progress. By now production is restored, so waiting a moment costs nothing.
+        """
+        drain, self._drain = self._drain, None
+        if drain is None:
+            return
+        try:
+            await workflow.wait_condition(drain.done, timeout=DRAIN_STOP_TIMEOUT)
+            self._record_drain(drain.result())
+        except (TimeoutError, ChildWorkflowError, asyncio.CancelledError) as err:
+            workflow.logger.warning("no last count from the drain: %s", err)
+
+    async def _drain_here(self, request: ConnectionsInput) -> bool:
+        """The drain as deployments before ``drain-in-child`` ran it, in their own history."""
+
+        async def is_drained() -> bool:
+            seen = await count_clients(self._calls, request, self._old)
+            self._status.connection_checks += 1
+            self._status.last_connections = seen
+            self._update_details()
+            return seen.count == 0
+
+        return await poll_until(
+            is_drained,
+            poll_interval=self._env.drain.poll_interval,
+            timeout=self._env.drain.timeout,
+            what=f"{self._old} connections",
+            sleep=self._calls.pause,
+        )
 
     async def _clean_up_old_color(self) -> None:
         # The last safe point: from here on the old color cannot take the traffic back.
@@ -512,6 +564,7 @@ class BlueGreenDeployment:
             report.compensation.append(description)
         if report.compensation_errors:
             self._status.state = State.FAILED
+        await self._record_abandoned_drain()
         self._enter(Phase.DONE)
         return report
 

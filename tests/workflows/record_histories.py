@@ -16,10 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from temporalio.common import TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from cli import exit_now
@@ -34,6 +35,7 @@ from tests.workflows.fake_aws import FakeAws
 from tests.workflows.regional_fake_aws import RegionalFakeAws
 from workflows import search_attributes
 from workflows.deployment import BlueGreenDeployment
+from workflows.drain import CHECKS_PER_RUN
 from workflows.multi_region import MultiRegionDeployment
 from workflows.switch_back import SwitchBack
 
@@ -134,6 +136,17 @@ def scenarios() -> dict[str, Scenario]:
             ),
             [(Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="alice", comment="ok"))],
         ),
+        # The drain in a child workflow (workflow.patched("drain-in-child")): one run, a run
+        # per CHECKS_PER_RUN checks, and a rollback that cancels it.
+        "drained_in_child": Scenario(FakeAws(connections=[3, 1, 0])),
+        "drain_continued_as_new": Scenario(
+            FakeAws(connections=[5] * (CHECKS_PER_RUN + 10) + [0]),
+            deployment_request(environment(drain={"timeout": "48h", "poll_interval": "30s"})),
+        ),
+        "rolled_back_in_drain": Scenario(
+            FakeAws(connections=[4]),
+            signals=[(Phase.DRAINING, "rollback", RollbackRequest(reason="lag", by="bob"))],
+        ),
         "multi_region_approved_with_search_attributes": Scenario(
             RegionalFakeAws.of(REGIONS),
             multi_region_request(require_approval=True, search_attributes=True),
@@ -178,6 +191,7 @@ async def record_one(client: Client, name: str, scenario: Scenario) -> None:
         with contextlib.suppress(WorkflowFailureError):
             await handle.result()
         await _save(handle, name)
+        await _save_drain(client, handle.id, name)
         if isinstance(scenario.arg, MultiRegionRequest):
             # The children too: one region reporting to its parent is a path of its own.
             status = await handle.query(MultiRegionDeployment.status)
@@ -185,14 +199,39 @@ async def record_one(client: Client, name: str, scenario: Scenario) -> None:
                 if status.regions[region].started:
                     child = client.get_workflow_handle(f"{handle.id}-{region}")
                     await _save(child, f"{name}{CHILD}{region}")
+                    await _save_drain(client, child.id, f"{name}{CHILD}{region}")
+
+
+async def _save_drain(client: Client, deployment_id: str, name: str) -> None:
+    """The deployment's drain child, if it had one: every run, ``<name>--drain[-run<N>].json``."""
+    drain = client.get_workflow_handle(f"{deployment_id}-drain")
+    try:
+        history = await drain.fetch_history()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return
+        raise
+    histories = [history]
+    while previous := history.events[
+        0
+    ].workflow_execution_started_event_attributes.continued_execution_run_id:
+        history = await client.get_workflow_handle(drain.id, run_id=previous).fetch_history()
+        histories.insert(0, history)
+    for number, run in enumerate(histories, 1):
+        suffix = "" if number == len(histories) else f"-run{number}"
+        _write(run, f"{name}{CHILD}drain{suffix}")
 
 
 async def _save(handle: WorkflowHandle[Any, Any], name: str) -> None:
-    history = await handle.fetch_history()
+    _write(await handle.fetch_history(), name)
+
+
+def _write(history: WorkflowHistory, name: str) -> None:
     last = history.events[-1].event_type
     assert last in (
         EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
         EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
     )
     (HISTORIES / f"{name}.json").write_text(history.to_json())
     print(f"recorded {name}: {len(history.events)} events")

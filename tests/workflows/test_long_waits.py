@@ -1,0 +1,149 @@
+"""Long waits stay small: a 48-hour drain polled every 30 s, on the time-skipping server.
+
+Temporal warns at 10,240 history events and stops a workflow at 51,200. Each poll costs about
+11 events, so the drain runs in a ``DrainConnections`` child that continues as new every
+CHECKS_PER_RUN checks; these tests walk every run's history and check none passes 2,000, while
+the latest count and the number of checks stay readable along the way.
+"""
+
+import math
+from datetime import timedelta
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.sdk.v1 import WorkflowMetadata
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+
+from models.deployment import Phase, State
+from models.drain import DrainProgress
+from models.messages import RollbackRequest
+from tests.factories import deployment_request, environment
+from tests.workflows.driving import outcome, running_worker, start, wait_for_phase
+from tests.workflows.fake_aws import FakeAws
+from workflows.drain import CHECKS_PER_RUN, DrainConnections
+
+MAX_EVENTS = 2_000
+DRAIN = {"timeout": "48h", "poll_interval": "30s"}
+# A check at the start and after every 30 s up to the 48th hour. The test server's clock also
+# moves with real time, a few ms per check, which can leave out the check at the very end.
+CHECKS_IN_48_HOURS = 48 * 120 + 1
+
+
+async def every_run(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    """The histories of every run of ``workflow_id``, oldest first (continue-as-new chain)."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    runs = [history]
+    started = history.events[0].workflow_execution_started_event_attributes
+    while started.continued_execution_run_id:
+        previous = client.get_workflow_handle(
+            workflow_id, run_id=started.continued_execution_run_id
+        )
+        history = await previous.fetch_history()
+        runs.insert(0, history)
+        started = history.events[0].workflow_execution_started_event_attributes
+    return runs
+
+
+async def skip(env: WorkflowEnvironment, duration: timedelta) -> None:
+    """Let ``duration`` pass on the test server, a few hours per call: each skipped hour runs
+    120 checks in real time, and one call must end within the client's RPC timeout."""
+    step = timedelta(hours=3)
+    while duration > timedelta(0):
+        await env.sleep(min(step, duration))
+        duration -= step
+
+
+async def current_details(client: Client, workflow_id: str) -> str:
+    """What the Web UI shows as the workflow's current details."""
+    metadata = await client.get_workflow_handle(workflow_id).query(
+        "__temporal_workflow_metadata", result_type=WorkflowMetadata
+    )
+    return str(metadata.current_details)
+
+
+async def test_a_48_hour_drain_polled_every_30_s_keeps_every_history_under_2000_events(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    client = time_skipping.client
+    # 40 players never leave: the drain runs to its timeout, then the old color is shut down.
+    aws = FakeAws(connections=[40])
+    request = deployment_request(environment(drain=DRAIN))
+    async with running_worker(client, aws) as task_queue:
+        handle = await start(client, task_queue, request)
+        draining = await wait_for_phase(handle, Phase.DRAINING)
+        drain_id = f"{handle.id}-drain"
+        assert draining.drain_workflow_id == drain_id
+        # A day into the drain, both the checks so far and the latest count are readable.
+        await skip(time_skipping, timedelta(hours=24))
+        midway = await client.get_workflow_handle(drain_id).query(DrainConnections.progress)
+        details = await current_details(client, drain_id)
+        final = await outcome(handle)
+
+    assert 24 * 120 - 10 <= midway.checks <= 24 * 120 + 10
+    assert midway.last is not None and midway.last.count == 40
+    assert f"- {midway.checks} checks so far, every 30s" in details
+    assert "clients left: **40**" in details
+    # The whole 48 hours were polled, every 30 s, and the deployment went on as configured.
+    assert final.state == State.SUCCEEDED
+    assert final.connection_checks == aws.connection_checks
+    assert CHECKS_IN_48_HOURS - 2 <= final.connection_checks <= CHECKS_IN_48_HOURS
+    assert final.last_connections is not None and final.last_connections.count == 40
+    assert "drain timed out after 2d with 40 clients still on blue" in final.warnings[0]
+    assert aws.desired["blue"] == 0
+
+    deployment = await handle.fetch_history()
+    drain = await every_run(client, drain_id)
+    assert len(drain) == math.ceil(final.connection_checks / CHECKS_PER_RUN)
+    sizes = [len(run.events) for run in [deployment, *drain]]
+    assert max(sizes) < MAX_EVENTS, sizes
+    # The checks really are in the drain's runs, not hidden elsewhere.
+    scheduled = sum(
+        1
+        for run in drain
+        for event in run.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    )
+    assert scheduled == final.connection_checks
+
+
+async def test_the_deployment_shows_where_its_drain_is_counted(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    client = time_skipping.client
+    request = deployment_request(environment(drain=DRAIN))
+    async with running_worker(client, FakeAws(connections=[7, 7, 0])) as task_queue:
+        handle = await start(client, task_queue, request)
+        await wait_for_phase(handle, Phase.DRAINING)
+        details = await current_details(client, handle.id)
+        final = await outcome(handle)
+
+    assert f"the latest count is in `{handle.id}-drain`" in details
+    assert final.state == State.SUCCEEDED
+    assert final.connection_checks == 3
+    assert final.last_connections is not None and final.last_connections.count == 0
+    assert final.warnings == []
+
+
+async def test_a_rollback_in_a_long_drain_stops_the_drain_and_keeps_its_last_count(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    client = time_skipping.client
+    aws = FakeAws(connections=[40])
+    request = deployment_request(environment(drain=DRAIN))
+    async with running_worker(client, aws) as task_queue:
+        handle = await start(client, task_queue, request)
+        await wait_for_phase(handle, Phase.DRAINING)
+        await skip(time_skipping, timedelta(hours=3))
+        await handle.signal("rollback", RollbackRequest(reason="desyncs", by="bob"))
+        final = await outcome(handle)
+        drain = client.get_workflow_handle(f"{handle.id}-drain", result_type=DrainProgress)
+        seen = await drain.result()
+
+    assert final.state == State.ROLLED_BACK
+    assert aws.weights == {"blue": 100, "green": 0}
+    assert aws.desired["blue"] == 2
+    # The drain stopped when asked and told the deployment what it saw last.
+    assert (await drain.describe()).status == WorkflowExecutionStatus.COMPLETED
+    assert not seen.drained
+    assert final.connection_checks == seen.checks >= 3 * 120
+    assert final.last_connections is not None and final.last_connections.count == 40

@@ -1,0 +1,109 @@
+"""The drain as a workflow of its own, so that waiting for days keeps every history small.
+
+A drain polls the old color's clients every 30 s for hours, and each poll costs about 11 history
+events (activity, timer, two workflow tasks). In the deployment's own history a 48-hour drain
+would pass Temporal's 10,240-event warning. Here the polls run in a child workflow that
+continues as new every ``CHECKS_PER_RUN`` checks, carrying its progress, so no history grows
+past about 1,100 events however long the drain lasts. The latest count and the number of checks
+stay visible: in the child's current details in the Web UI, and through its ``progress`` query.
+"""
+
+import asyncio
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities import connections
+    from models.activities import ConnectionsInput
+    from models.colors import Color
+    from models.drain import DrainProgress, DrainRequest
+    from models.durations import format_duration
+    from models.observations import ConnectionCount
+    from workflows.calls import Calls, StepFailed
+    from workflows.details import checks
+    from workflows.waiting import poll_until
+
+CHECKS_PER_RUN = 100
+"""About 1,100 history events per run: far under Temporal's 10,240-event warning."""
+
+
+async def count_clients(calls: Calls, request: ConnectionsInput, color: Color) -> ConnectionCount:
+    """Count ``color``'s clients; a failed count is advisory (None, with why) and not an error."""
+    try:
+        return await calls.activity(
+            connections.count_connections,
+            request,
+            summary=f"count the clients left on {color} (version {request.version})",
+            read_only=True,
+        )
+    except StepFailed as failure:
+        return ConnectionCount(
+            version=request.version, count=None, error=failure.reason, checked_at=workflow.now()
+        )
+
+
+@workflow.defn(name="DrainConnections")
+class DrainConnections:
+    """Count the old color's clients until none are left or the deadline; return the progress.
+
+    Started by ``BlueGreenDeployment`` as ``<deployment ID>-drain``, and cancelled by it when
+    the deployment is rolled back. Query ``progress`` for a :class:`DrainProgress` at any time.
+    """
+
+    @workflow.init
+    def __init__(self, request: DrainRequest) -> None:
+        self._progress = request.progress.model_copy(deep=True)
+
+    @workflow.query
+    def progress(self) -> DrainProgress:
+        """The checks so far (in every run) and the latest count."""
+        return self._progress
+
+    @workflow.run
+    async def run(self, request: DrainRequest) -> DrainProgress:
+        calls = Calls()
+        checks_this_run = 0
+
+        async def is_drained() -> bool:
+            nonlocal checks_this_run
+            if checks_this_run == CHECKS_PER_RUN:
+                # After the sleep, where the next check would start: the new run starts with it.
+                workflow.continue_as_new(request.model_copy(update={"progress": self._progress}))
+            checks_this_run += 1
+            seen = await count_clients(calls, request.connections, request.color)
+            self._progress.checks += 1
+            self._progress.last = seen
+            workflow.set_current_details(_describe(request, self._progress))
+            return seen.count == 0
+
+        try:
+            self._progress.drained = await poll_until(
+                is_drained,
+                poll_interval=request.poll_interval,
+                timeout=request.until - workflow.now(),
+                what=f"{request.color} connections",
+            )
+        except asyncio.CancelledError:
+            # The deployment was rolled back: it records what the drain saw last.
+            workflow.logger.info(
+                "drain of %s stopped: the deployment is rolling back", request.color
+            )
+        return self._progress
+
+
+def _describe(request: DrainRequest, progress: DrainProgress) -> str:
+    """The current details: the latest count, how many checks so far, until when."""
+    last = progress.last
+    left = "?" if last is None else last.count if last.count is not None else "unknown"
+    lines = [
+        f"**drain {request.color}'s clients for {request.deployment_id}**",
+        "",
+        f"- clients left: **{left}** at {last.checked_at:%H:%M:%S} UTC"
+        if last is not None
+        else "- clients left: not counted yet",
+        f"- {checks(progress.checks)} so far, every {format_duration(request.poll_interval)},"
+        f" until {request.until:%Y-%m-%d %H:%M} UTC",
+    ]
+    if last is not None and last.error:
+        lines.append(f"- last count failed: {last.error}")
+    return "\n".join(lines)
