@@ -57,6 +57,8 @@ THROTTLING_CODES = frozenset(
         "SlowDown",
         "ProvisionedThroughputExceededException",
         "PriorRequestNotComplete",
+        # SSM PutParameter while another writer (Terraform, say) updates the same parameter.
+        "TooManyUpdates",
     }
 )
 """Error codes that mean "not now": AWS answers them with 400 as often as with 429 or 503."""

@@ -34,6 +34,7 @@ def raised_in_aws_call(err: Exception) -> ApplicationError:
     [
         ("ThrottlingException", 400),
         ("Throttling", 400),
+        ("TooManyUpdates", 400),
         ("RequestLimitExceeded", 503),
         ("TooManyRequestsException", 429),
         ("ServiceUnavailable", 503),

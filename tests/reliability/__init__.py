@@ -1,0 +1,1 @@
+"""Reliability: faults injected between the worker and AWS, Temporal and the worker."""
