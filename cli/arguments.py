@@ -6,6 +6,8 @@ import os
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
+import boto3
+import botocore
 from pydantic import ValidationError
 
 from models.config import EnvironmentConfig, check_region, load_config
@@ -70,11 +72,11 @@ def build_parser() -> ArgumentParser:
     _add_output_options(deploy, wait=True)
 
     status = commands.add_parser("status", help="show one deployment")
-    status.add_argument("deployment_id")
+    status.add_argument("deployment_id", type=_not_empty)
     _add_output_options(status, wait=False)
 
     listing = commands.add_parser("list", help="list running and recent deployments")
-    listing.add_argument("--limit", type=int, default=20)
+    listing.add_argument("--limit", type=_at_least_one, default=20)
     _add_message_commands(commands)
     return parser
 
@@ -135,6 +137,37 @@ def _region(value: str) -> str:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
+def _at_least_one(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {number}")
+    return number
+
+
+def _aws_regions_only(path: str, name: str, environment: EnvironmentConfig) -> None:
+    """Refuse a region of the right shape that AWS does not have (``us-mars-1``).
+
+    Deployed, every call there would fail with a connection error, which is retried as if the
+    network were down. Checked here, not in models/config.py: that model is also decoded in
+    workflow code, which must not read botocore's region data.
+    """
+    session = boto3.session.Session()
+    known = {
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("ecs", partition_name=partition)
+    }
+    for region in environment.all_regions():
+        if region not in known:
+            raise ConfigError(
+                f"{path}: environments.{name}: {region!r} is not an AWS region"
+                f" (none of that name in botocore {botocore.__version__})"
+            )
+
+
 def _add_by_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--by", type=_not_empty, help="who asks (default: the CI actor or the local user)"
@@ -167,6 +200,7 @@ def deployment_request(args: argparse.Namespace) -> DeploymentRequest | MultiReg
     """
     config = load_config(args.config)
     target = config.environment(args.environment)
+    _aws_regions_only(args.config, args.environment, target)
     waves = target.selected_waves(args.region)
     fields: dict[str, Any] = {
         "service": config.service,
@@ -203,6 +237,7 @@ def rollback_request(args: argparse.Namespace) -> RollbackRequest:
 def switch_request(args: argparse.Namespace) -> SwitchRequest:
     """The SwitchBack input of ``client.py switch``, validated before anything is sent."""
     config = load_config(args.config)
+    _aws_regions_only(args.config, args.environment, config.environment(args.environment))
     target = _switch_target(args.environment, config.environment(args.environment), args.region)
     return _validated(
         lambda: SwitchRequest(

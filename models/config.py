@@ -212,6 +212,14 @@ class IntegrationCheck(StrictModel):
     def _url(cls, value: str) -> str:
         return check_url_template(value)
 
+    @field_validator("timeout")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        # Else the check would fail only in testing, after the new color was deployed.
+        if value <= timedelta(0):
+            raise ValueError("timeout must be greater than zero")
+        return value
+
 
 class EnvironmentConfig(StrictModel):
     """One environment (prod, staging, …): a pair of colors and a router, in one or more regions.

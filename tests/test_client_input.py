@@ -1,21 +1,98 @@
 """Bad input to client.py: one line naming the problem, exit code 2, nothing started.
 
-Temporal is pointed at a port where nothing listens: had anything been started, the exit code
-would be 3 (unreachable), not 2.
+Every bad-input case runs client.py as a subprocess whose TEMPORAL_ADDRESS is a listener of the
+test's own that counts connections: nothing can be started without connecting to Temporal, so
+no connection is the proof that nothing was. The good-input cases at the end show that the
+listener does notice a client that goes on (it connects, and exits 3 when the listener hangs up).
+
+An SSM parameter holding an unknown color can only be seen once the deployment runs: the last
+test deploys against one with the real activities and checks the one-line reason and that AWS
+is as it was.
 """
 
 import os
+import socket
 import subprocess
 import sys
+import threading
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
+from typing import Any, NamedTuple
 
+import boto3
 import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
 
+from local.aws_resources import DemoResources
 from local.processes import ROOT, free_port
+from models.colors import COLORS
 from models.config import load_config
+from tests import dev_server
+from tests.workflows.on_moto import demo_resources, environment_fields, real_worker
 
 EXAMPLE = ROOT / "deploy.example.toml"
 GOOD = ["--environment", "prod", "--version", "2", "--image", "repo/game:2"]
+
+
+class Listener:
+    """A TCP port standing in for Temporal that counts who connects and hangs up on them."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.05)
+        self.address = f"127.0.0.1:{self._socket.getsockname()[1]}"
+        self._count = 0
+        self._stop = threading.Event()
+        # Hanging up at once makes a client that got this far fail fast instead of waiting.
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            self._count += 1
+            connection.close()
+
+    def connections(self) -> int:
+        """Everyone who connected so far, including those the kernel queued but not yet handed
+        over (a client can connect and exit between two accepts); stops listening."""
+        self.close()
+        self._socket.setblocking(False)
+        while True:
+            try:
+                connection, _ = self._socket.accept()
+            except (BlockingIOError, OSError):
+                return self._count
+            self._count += 1
+            connection.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self) -> "Listener":
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+        self._socket.close()
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    with Listener() as listening:
+        yield listening
 
 
 def run_client(
@@ -23,13 +100,21 @@ def run_client(
     config_text: str | None = None,
     tmp: Path | None = None,
     extra_env: dict[str, str] | None = None,
+    address: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """client.py as CI runs it; without ``address``, Temporal is a port where nothing listens."""
     if config_text is not None:
         assert tmp is not None
         path = tmp / "deploy.toml"
         path.write_text(config_text)
         args = ("deploy", "--config", str(path), *args)
-    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", **(extra_env or {})}
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": address or f"127.0.0.1:{free_port()}",
+        # A developer's own profiles must not decide what these tests see.
+        "TEMPORAL_CONFIG_FILE": str(ROOT / ".local" / f"no-such-{uuid.uuid4()}.toml"),
+        **(extra_env or {}),
+    }
     return subprocess.run(
         [sys.executable, str(ROOT / "client.py"), *args],
         capture_output=True,
@@ -38,6 +123,32 @@ def run_client(
         cwd=ROOT,
         timeout=60,
     )
+
+
+def assert_bad_input(
+    result: subprocess.CompletedProcess[str], expected: str, listener: Listener
+) -> None:
+    """Exit 2, one line on stderr naming the problem, nothing on stdout, Temporal never reached."""
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.endswith("\n") and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("client.py: "), result.stderr
+    assert expected in result.stderr, result.stderr
+    assert result.stdout == ""
+    assert listener.connections() == 0, "client.py connected to Temporal on bad input"
+
+
+def product_bug(reason: str) -> pytest.MarkDecorator:
+    """A row the product gets wrong today: strict, so the fix makes it fail until this goes."""
+    return pytest.mark.xfail(strict=True, reason=reason)
+
+
+def cases(table: dict[str, Any], bugs: dict[str, str]) -> list[Any]:
+    """The table's rows as parameters, those in ``bugs`` marked with the bug."""
+    assert set(bugs) <= set(table), set(bugs) - set(table)
+    return [
+        pytest.param(name, marks=product_bug(bugs[name])) if name in bugs else name
+        for name in table
+    ]
 
 
 def test_the_shipped_example_is_valid() -> None:
@@ -188,17 +299,88 @@ CONFIG_CASES = {
         ),
         "environments.prod: in_region.us-east-1.health: timeout must be greater than zero",
     ),
+    "missing service": (edited('service = "game"\n', ""), "service: Field required"),
+    "an empty file": ("", "service: Field required"),
+    "no environments": ('service = "game"\n[environments]\n', "environments: Dictionary should"),
+    "wrong type: a string for a list": (
+        with_regions('regions = "us-east-1"'),
+        "environments.prod.regions: Input should be a valid list",
+    ),
+    "wrong type: a string for a table": (
+        edited('[environments.prod.health]\ntimeout = "15m"\npoll_interval = "15s"', "").replace(
+            "desired_count = 2", 'desired_count = 2\nhealth = "fast"'
+        ),
+        "environments.prod.health: Input should be a valid dictionary",
+    ),
+    "wrong type: a boolean for a duration": (
+        edited('timeout = "2h"', "timeout = true"),
+        "environments.prod.drain.timeout: expected a duration such as 30s, 15m or 2h",
+    ),
+    "zero drain poll interval": (
+        edited('poll_interval = "30s"', 'poll_interval = "0s"'),
+        "environments.prod.drain: poll_interval must be greater than zero",
+    ),
+    "zero bake poll interval": (
+        edited('poll_interval = "15s"\nalarms', 'poll_interval = "0s"\nalarms'),
+        "environments.prod.bake: poll_interval must be greater than zero",
+    ),
+    "zero integration check timeout": (
+        edited('timeout = "5s"', 'timeout = "0s"'),
+        "environments.prod.integration_checks.1.timeout: timeout must be greater than zero",
+    ),
+    "negative integration check timeout": (
+        edited('timeout = "5s"', "timeout = -5"),
+        "environments.prod.integration_checks.1.timeout: timeout must be greater than zero",
+    ),
+    "drain poll longer than timeout": (
+        edited('poll_interval = "30s"', 'poll_interval = "3h"'),
+        "environments.prod.drain: poll_interval must not be longer than timeout",
+    ),
+    "color url without a scheme": (
+        edited(
+            'url = "https://blue.game-prod.internal.example.com"',
+            'url = "blue.game-prod.internal:8080"',
+        ),
+        "environments.prod.blue.url: 'blue.game-prod.internal:8080' must be an http:// or https://",
+    ),
+    "file url in an integration check": (
+        edited('url = "{color_url}/health"', 'url = "file:///etc/passwd"'),
+        "environments.prod.integration_checks.0.url: 'file:///etc/passwd' must start with http://",
+    ),
+    "websocket notify url": (
+        edited('notify_url = "{color_url}/reconnect"', 'notify_url = "ws://x/reconnect"'),
+        "environments.prod.connections.notify_url: 'ws://x/reconnect' must start with http://",
+    ),
+    # The only place a user names a color is the file: its two color tables.
+    "a color other than blue and green": (
+        edited(
+            "[environments.prod.green]",
+            '[environments.prod.purple]\ncluster = "game-prod-purple"\nservice = "game"\n\n[environments.prod.green]',
+        ),
+        "environments.prod.purple: Extra inputs are not permitted",
+    ),
+    "a well-formed region AWS does not have": (
+        edited('region = "us-west-2"', 'region = "us-mars-1"'),
+        "'us-mars-1' is not an AWS region",
+    ),
+    "a region twice in regions": (
+        with_regions('regions = ["us-west-2", "us-east-1", "us-east-1"]'),
+        "environments.prod: region us-east-1 is listed more than once",
+    ),
+    "json instead of toml": ('{"service": "game"}', "not valid TOML"),
 }
 
+# Accepted today, and only found out once the deployment has changed something (or never).
+CONFIG_BUGS: dict[str, str] = {}
 
-@pytest.mark.parametrize("case", list(CONFIG_CASES))
-def test_a_bad_config_file_is_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
+
+@pytest.mark.parametrize("case", cases(CONFIG_CASES, CONFIG_BUGS))
+def test_a_bad_config_file_is_one_line_and_exit_2(
+    case: str, tmp_path: Path, listener: Listener
+) -> None:
     text, expected = CONFIG_CASES[case]
-    result = run_client(*GOOD, config_text=text, tmp=tmp_path)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.count("\n") == 1, result.stderr
-    assert expected in result.stderr
-    assert "Traceback" not in result.stderr
+    result = run_client(*GOOD, config_text=text, tmp=tmp_path, address=listener.address)
+    assert_bad_input(result, expected, listener)
 
 
 ARGUMENT_CASES = {
@@ -211,7 +393,10 @@ ARGUMENT_CASES = {
         ["--version", "2;rm -rf /"],
         "--version: '2;rm -rf /' is not a version",
     ),
+    "version with a command substitution": (["--version", "`id`"], "--version: '`id`' is not a"),
+    "empty version": (["--version", ""], "--version: '' is not a version"),
     "empty image": (["--image", ""], "--image: '' is not a container image reference"),
+    "image with a space": (["--image", "game: 2"], "--image: 'game: 2' is not a container image"),
     "image with shell characters": (
         ["--image", "game:$(id)"],
         "--image: 'game:$(id)' is not a container image",
@@ -221,17 +406,17 @@ ARGUMENT_CASES = {
 
 @pytest.mark.parametrize("case", list(ARGUMENT_CASES))
 @pytest.mark.parametrize("config", ["one region", "three regions"])
-def test_a_bad_argument_is_one_line_and_exit_2(case: str, config: str, tmp_path: Path) -> None:
+def test_a_bad_argument_is_one_line_and_exit_2(
+    case: str, config: str, tmp_path: Path, listener: Listener
+) -> None:
     override, expected = ARGUMENT_CASES[case]
     args = dict(zip(GOOD[::2], GOOD[1::2], strict=True)) | dict(
         zip(override[::2], override[1::2], strict=True)
     )
     flat = [part for pair in args.items() for part in pair]
     text = MULTI_REGION if config == "three regions" else EXAMPLE.read_text()
-    result = run_client(*flat, config_text=text, tmp=tmp_path)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.strip() == f"client.py: {expected}" or expected in result.stderr
-    assert result.stderr.count("\n") == 1
+    result = run_client(*flat, config_text=text, tmp=tmp_path, address=listener.address)
+    assert_bad_input(result, expected, listener)
 
 
 # --region on a one-region environment (the example) and on one of three regions.
@@ -267,27 +452,11 @@ REGION_CASES = {
 
 
 @pytest.mark.parametrize("case", list(REGION_CASES))
-def test_a_bad_region_is_one_line_and_exit_2(case: str, tmp_path: Path) -> None:
+def test_a_bad_region_is_one_line_and_exit_2(case: str, tmp_path: Path, listener: Listener) -> None:
     config, args, expected = REGION_CASES[case]
     text = MULTI_REGION if config == "three" else EXAMPLE.read_text()
-    result = run_client(*GOOD, *args, config_text=text, tmp=tmp_path)
-    assert result.returncode == 2, result.stderr
-    assert result.stderr.startswith(f"client.py: {expected}"), result.stderr
-    assert result.stderr.count("\n") == 1
-    assert result.stdout == ""
-
-
-def test_a_missing_config_file_is_exit_2(tmp_path: Path) -> None:
-    result = run_client("deploy", "--config", str(tmp_path / "nope.toml"), *GOOD)
-    assert result.returncode == 2
-    assert result.stderr == f"client.py: --config: {tmp_path / 'nope.toml'} does not exist\n"
-
-
-def test_a_missing_required_option_is_exit_2() -> None:
-    result = run_client("deploy", "--environment", "prod")
-    assert result.returncode == 2
-    assert "the following arguments are required: --version, --image" in result.stderr
-    assert result.stderr.count("\n") == 1
+    result = run_client(*GOOD, *args, config_text=text, tmp=tmp_path, address=listener.address)
+    assert_bad_input(result, f"client.py: {expected}", listener)
 
 
 def test_unreachable_temporal_is_exit_3(tmp_path: Path) -> None:
@@ -306,90 +475,155 @@ def test_empty_temporal_variables_count_as_unset(tmp_path: Path) -> None:
     assert result.stderr.count("\n") == 1
 
 
-# {config} stands for a valid copy of the example; {missing} for a file that does not exist.
-MESSAGE_CASES = {
-    "rollback without --reason": (
-        ["rollback", "deploy-game-prod"],
-        "the following arguments are required: --reason",
+class Command(NamedTuple):
+    """A whole command line; ``{name}`` stands for one of the files FILES writes."""
+
+    args: list[str]
+    expected: str
+    env: tuple[tuple[str, str], ...] = ()
+
+
+FILES: dict[str, bytes | None] = {
+    "config": EXAMPLE.read_bytes(),
+    "regions": MULTI_REGION.encode(),
+    "empty": b"",
+    "json": b'{"service": "game", "environments": {}}\n',
+    "latin1": 'service = "café"\n'.encode("latin-1"),
+    "missing": None,
+}
+"""The files a command may name: None is never written."""
+
+COMMAND_CASES = {
+    "no command": Command([], "the following arguments are required: command"),
+    "an unknown command": Command(["destroy"], "argument command: invalid choice: 'destroy'"),
+    "deploy without --version and --image": Command(
+        ["deploy", "--config", "{config}", "--environment", "prod"],
+        "the following arguments are required: --version, --image",
     ),
-    "rollback with an empty reason": (
-        ["rollback", "deploy-game-prod", "--reason", "  "],
-        "argument --reason: must not be empty",
+    "deploy with a missing config": Command(
+        ["deploy", "--config", "{missing}", *GOOD], "--config: {missing} does not exist"
     ),
-    "rollback with a reason too long": (
+    "deploy with a directory for a config": Command(
+        ["deploy", "--config", "{dir}", *GOOD], "--config: cannot read {dir}: [Errno 21] Is a dir"
+    ),
+    "deploy with a config that is not UTF-8": Command(
+        ["deploy", "--config", "{latin1}", *GOOD],
+        "--config: cannot read {latin1}: 'utf-8' codec can't decode byte 0xe9",
+    ),
+    "deploy with a JSON config": Command(
+        ["deploy", "--config", "{json}", *GOOD], "{json}: not valid TOML: Invalid statement"
+    ),
+    "deploy with an empty config": Command(
+        ["deploy", "--config", "{empty}", *GOOD], "{empty}: service: Field required"
+    ),
+    "deploy with an unknown Temporal profile": Command(
+        ["--profile", "nope", "deploy", "--config", "{config}", *GOOD],
+        "Temporal connection settings: Profile 'nope' not found",
+    ),
+    "deploy with an unknown trace exporter": Command(
+        ["deploy", "--config", "{config}", *GOOD],
+        "OTEL_TRACES_EXPORTER=jaeger: unknown exporter 'jaeger' (use otlp, console, none)",
+        env=(("OTEL_TRACES_EXPORTER", "jaeger"),),
+    ),
+    "rollback without --reason": Command(
+        ["rollback", "deploy-game-prod"], "the following arguments are required: --reason"
+    ),
+    "rollback with an empty reason": Command(
+        ["rollback", "deploy-game-prod", "--reason", "  "], "argument --reason: must not be empty"
+    ),
+    "rollback with a reason too long": Command(
         ["rollback", "deploy-game-prod", "--reason", "x" * 2001],
         "--reason: String should have at most 2000 characters",
     ),
-    "rollback without an id": (
-        ["rollback", "--reason", "bad"],
-        "the following arguments are required: deployment_id",
+    "rollback without an id": Command(
+        ["rollback", "--reason", "bad"], "the following arguments are required: deployment_id"
     ),
-    "approve without an id": (["approve"], "the following arguments are required: deployment_id"),
-    "approve with an empty id": (["approve", ""], "argument deployment_id: must not be empty"),
-    "approve by nobody": (
-        ["approve", "deploy-game-prod", "--by", ""],
-        "argument --by: must not be empty",
+    "approve without an id": Command(
+        ["approve"], "the following arguments are required: deployment_id"
     ),
-    "approve with a comment too long": (
+    "approve with an empty id": Command(
+        ["approve", ""], "argument deployment_id: must not be empty"
+    ),
+    "approve by nobody": Command(
+        ["approve", "deploy-game-prod", "--by", ""], "argument --by: must not be empty"
+    ),
+    "approve with a comment too long": Command(
         ["approve", "deploy-game-prod", "--comment", "x" * 2001],
         "--comment: String should have at most 2000 characters",
     ),
-    "switch with an unknown environment": (
+    "status with an empty id": Command(["status", ""], "argument deployment_id: must not be empty"),
+    "list with a limit that is not a number": Command(
+        ["list", "--limit", "ten"], "argument --limit: invalid int value: 'ten'"
+    ),
+    "list with a limit of zero": Command(["list", "--limit", "0"], "argument --limit:"),
+    "switch with an unknown environment": Command(
         ["switch", "--config", "{config}", "--environment", "qa"],
         "--environment: 'qa' is not in the config file (known: prod)",
     ),
-    "switch with a missing config": (
+    "switch with a missing config": Command(
         ["switch", "--config", "{missing}", "--environment", "prod"],
         "--config: {missing} does not exist",
     ),
-    "switch without --environment": (
-        ["switch", "--config", "{config}"],
-        "the following arguments are required: --environment",
+    "switch without --environment": Command(
+        ["switch", "--config", "{config}"], "the following arguments are required: --environment"
     ),
-    "switch with another region than the environment's": (
+    # switch always goes to the color that is not active: there is no color to name.
+    "switch naming a color": Command(
+        ["switch", "--config", "{config}", "--environment", "prod", "--to", "purple"],
+        "unrecognized arguments: --to purple",
+    ),
+    "switch with another region than the environment's": Command(
         ["switch", "--config", "{config}", "--environment", "prod", "--region", "eu-west-1"],
         "--region: 'eu-west-1' is not a region of this environment (us-west-2)",
     ),
-    "switch of several regions without --region": (
+    "switch of several regions without --region": Command(
         ["switch", "--config", "{regions}", "--environment", "prod"],
         "--region: prod has several regions (us-west-2, us-east-1, eu-west-1); name the one to"
         " switch",
     ),
-    "switch of an unknown region": (
+    "switch of an unknown region": Command(
         ["switch", "--config", "{regions}", "--environment", "prod", "--region", "ap-south-1"],
         "--region: 'ap-south-1' is not a region of this environment"
         " (us-west-2, us-east-1, eu-west-1)",
     ),
 }
 
+COMMAND_BUGS: dict[str, str] = {}
 
-@pytest.mark.parametrize("case", list(MESSAGE_CASES))
-def test_bad_input_to_approve_rollback_switch_is_one_line_and_exit_2(
-    case: str, tmp_path: Path
+
+def write_files(tmp: Path) -> dict[str, str]:
+    """FILES under ``tmp``, and ``dir``: a directory; each name's path as a command names it."""
+    paths = {"dir": str(tmp)}
+    for name, content in FILES.items():
+        path = tmp / f"{name}.toml"
+        if content is not None:
+            path.write_bytes(content)
+        paths[name] = str(path)
+    return paths
+
+
+@pytest.mark.parametrize("case", cases(COMMAND_CASES, COMMAND_BUGS))
+def test_a_bad_command_line_is_one_line_and_exit_2(
+    case: str, tmp_path: Path, listener: Listener
 ) -> None:
-    args, expected = MESSAGE_CASES[case]
-    paths = {
-        "config": str(tmp_path / "deploy.toml"),
-        "regions": str(tmp_path / "regions.toml"),
-        "missing": str(tmp_path / "nope.toml"),
-    }
-    (tmp_path / "deploy.toml").write_text(EXAMPLE.read_text())
-    (tmp_path / "regions.toml").write_text(MULTI_REGION)
-    result = run_client(*(arg.format(**paths) for arg in args))
-    assert result.returncode == 2, result.stderr
-    assert result.stderr == f"client.py: {expected.format(**paths)}\n"
-    assert result.stdout == ""
+    command = COMMAND_CASES[case]
+    paths = write_files(tmp_path)
+    result = run_client(
+        *(arg.format(**paths) for arg in command.args),
+        extra_env=dict(command.env),
+        address=listener.address,
+    )
+    assert_bad_input(result, f"client.py: {command.expected.format(**paths)}", listener)
 
 
-def test_a_bad_config_file_stops_switch_too(tmp_path: Path) -> None:
+def test_a_bad_config_file_stops_switch_too(tmp_path: Path, listener: Listener) -> None:
     path = tmp_path / "deploy.toml"
     path.write_text(edited("desired_count = 2", "desired_count = 0"))
-    result = run_client("switch", "--config", str(path), "--environment", "prod")
-    assert result.returncode == 2, result.stderr
-    assert "environments.prod.desired_count: Input should be greater than or equal to 1" in (
-        result.stderr
+    result = run_client(
+        "switch", "--config", str(path), "--environment", "prod", address=listener.address
     )
-    assert result.stderr.count("\n") == 1
+    expected = "environments.prod.desired_count: Input should be greater than or equal to 1"
+    assert_bad_input(result, expected, listener)
 
 
 GOOD_INPUT = {
@@ -414,12 +648,74 @@ GOOD_INPUT = {
 
 @pytest.mark.parametrize("case", list(GOOD_INPUT))
 def test_good_input_goes_on_to_connect_and_unreachable_temporal_is_exit_3(
-    case: str, tmp_path: Path
+    case: str, tmp_path: Path, listener: Listener
 ) -> None:
-    (tmp_path / "deploy.toml").write_text(EXAMPLE.read_text())
-    (tmp_path / "regions.toml").write_text(MULTI_REGION)
-    paths = {"config": tmp_path / "deploy.toml", "regions": tmp_path / "regions.toml"}
-    result = run_client(*(arg.format(**paths) for arg in GOOD_INPUT[case]))
+    # The other side of assert_bad_input: the same listener does see a client that goes on.
+    paths = write_files(tmp_path)
+    result = run_client(
+        *(arg.format(**paths) for arg in GOOD_INPUT[case]), address=listener.address
+    )
     assert result.returncode == 3, result.stderr
-    assert result.stderr.startswith("client.py: cannot reach Temporal at 127.0.0.1:")
+    assert result.stderr.startswith(f"client.py: cannot reach Temporal at {listener.address}")
     assert result.stderr.count("\n") == 1
+    assert listener.connections() >= 1
+
+
+# --- an unknown color in SSM ---------------------------------------------------------------------
+
+
+def aws_state(resources: DemoResources) -> dict[str, Any]:
+    """Everything a deployment could change: SSM, the router, both services, the revisions."""
+    ssm = boto3.client("ssm", region_name=resources.region)
+    ecs = boto3.client("ecs", region_name=resources.region)
+    elbv2 = boto3.client("elbv2", region_name=resources.region)
+    parameters = ssm.get_parameters_by_path(Path=resources.ssm_prefix, Recursive=True)
+    services = {
+        color: ecs.describe_services(
+            cluster=resources.clusters[color], services=[resources.service]
+        )["services"][0]
+        for color in COLORS
+    }
+    [listener] = elbv2.describe_listeners(ListenerArns=[resources.listener_arn])["Listeners"]
+    return {
+        "ssm": sorted((p["Name"], p["Value"], p["Version"]) for p in parameters["Parameters"]),
+        "router": listener["DefaultActions"],
+        "services": {c: (s["desiredCount"], s["taskDefinition"]) for c, s in services.items()},
+        "revisions": ecs.list_task_definitions(familyPrefix=resources.task_family)[
+            "taskDefinitionArns"
+        ],
+    }
+
+
+async def test_an_unknown_color_in_ssm_fails_at_setup_naming_it_and_changes_nothing(
+    temporal: str, aws: dict[str, str], tmp_path: Path
+) -> None:
+    resources = demo_resources("us-west-2")
+    parameter = f"{resources.ssm_prefix}/current_active_color"
+    boto3.client("ssm", region_name=resources.region).put_parameter(
+        Name=parameter, Value="purple", Type="String", Overwrite=True
+    )
+    before = aws_state(resources)
+    config = dev_server.write_config(
+        tmp_path / "deploy.toml", {resources.environment: environment_fields(resources)}
+    )
+    client = await Client.connect(temporal, data_converter=pydantic_data_converter)
+    async with real_worker(client) as queue:
+        done = await dev_server.client_py(
+            temporal,
+            queue,
+            *["deploy", "--config", str(config), "--environment", resources.environment],
+            *["--version", "2", "--image", "game:2", "--wait"],
+        )
+
+    assert done.returncode == 1, done
+    reason = (
+        "read the active color and versions from SSM:"
+        f" ssm: {parameter} is 'purple', expected 'blue' or 'green'"
+    )
+    assert f"  failed in setting_up: {reason}\n" in done.stdout
+    assert [line for line in done.stdout.splitlines() if "purple" in line] == [
+        f"  failed in setting_up: {reason}"
+    ]
+    assert "restored:" not in done.stdout
+    assert aws_state(resources) == before
