@@ -31,6 +31,7 @@ from models.deployment import DeploymentStatus, Phase, State
 from models.errors import BlueGreenError, RefusedError
 from models.multi_region import MultiRegionRequest, MultiRegionStatus
 from workflows import search_attributes
+from workflows.bake import WatchBakeAlarms
 from workflows.deployment import BlueGreenDeployment
 from workflows.drain import DrainConnections
 
@@ -224,22 +225,28 @@ async def current_status(handle: AnyHandle, status_type: type[StatusT]) -> Statu
     return _as(status_type, answer)
 
 
-async def with_drain_progress(client: Client, status: AnyStatus) -> None:
-    """Fill in a draining region's latest count, which its drain child keeps (workflows/drain.py).
+async def with_watch_progress(client: Client, status: AnyStatus) -> None:
+    """Fill in the latest alarm states of a bake, or count of a drain, from the child workflow
+    that runs it (workflows/long_wait.py).
 
-    The deployment itself learns the count only when the drain ends: a days-long drain would
-    otherwise fill its history. Without an answer the status stays as the deployment has it.
+    The deployment itself learns them only when the wait ends: a days-long wait would otherwise
+    fill its history. Without an answer the status stays as the deployment has it.
     """
     regions = status.regions.values() if isinstance(status, MultiRegionStatus) else ()
     for one in [status] if isinstance(status, DeploymentStatus) else [r.status for r in regions]:
-        if one is None or one.phase != Phase.DRAINING or one.drain_workflow_id is None:
+        if one is None or one.watch_workflow_id is None or one.state != State.RUNNING:
             continue
-        drain = client.get_workflow_handle_for(DrainConnections.run, one.drain_workflow_id)
         try:
-            progress = await drain.query(DrainConnections.progress, rpc_timeout=QUERY_TIMEOUT)
+            if one.phase == Phase.BAKING:
+                bake = client.get_workflow_handle_for(WatchBakeAlarms.run, one.watch_workflow_id)
+                alarms = await bake.query(WatchBakeAlarms.progress, rpc_timeout=QUERY_TIMEOUT)
+                one.alarm_checks, one.last_alarms = alarms.checks, alarms.last
+            elif one.phase == Phase.DRAINING:
+                drain = client.get_workflow_handle_for(DrainConnections.run, one.watch_workflow_id)
+                counts = await drain.query(DrainConnections.progress, rpc_timeout=QUERY_TIMEOUT)
+                one.connection_checks, one.last_connections = counts.checks, counts.last
         except (RPCError, WorkflowQueryFailedError):
             continue
-        one.connection_checks, one.last_connections = progress.checks, progress.last
 
 
 def _as(status_type: type[StatusT], value: Any) -> StatusT:
@@ -269,7 +276,7 @@ async def follow(
         while not result.done():
             status = await current_status(handle, status_type)
             if status is not None:
-                await with_drain_progress(client, status)
+                await with_watch_progress(client, status)
                 on_status(status)
             await asyncio.wait({result}, timeout=POLL_INTERVAL)
         final = result.result()
@@ -290,7 +297,7 @@ async def lookup(client: Client, workflow_id: str) -> AnyStatus:
             raise BlueGreenError(
                 f"deployment {workflow_id} is running but no worker answers the status query"
             )
-        await with_drain_progress(client, status)
+        await with_watch_progress(client, status)
         return status
     return await ended_status(found.handle, found.status_type)
 

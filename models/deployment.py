@@ -111,9 +111,9 @@ class DeploymentStatus(BaseModel):
     last_health: HealthObservation | None = None
     connection_checks: int = 0
     last_connections: ConnectionCount | None = None
-    drain_workflow_id: str | None = None
-    """The child workflow that counts the old color's clients while it drains."""
     drain_until: datetime | None = None
+    watch_workflow_id: str | None = None
+    """The child workflow of the current long wait: ``<ID>-bake`` (alarms), ``<ID>-drain``."""
     integration_results: list[CheckResult] = []
     awaiting_approval_since: datetime | None = None
     awaiting_approval_until: datetime | None = None

@@ -8,13 +8,14 @@ moves it back to the old color before anything else is undone.
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, ChildWorkflowError
 
 with workflow.unsafe.imports_passed_through():
-    from activities import alarms, connections, ecs, integration_checks
+    from activities import connections, ecs, integration_checks
     from models.activities import (
         AlarmsInput,
         ConnectionsInput,
@@ -23,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         ScaleToZeroInput,
         UpdateServiceInput,
     )
+    from models.bake import BakeProgress, BakeRequest
     from models.colors import Color, other_color
     from models.config import expand_url
     from models.deployment import (
@@ -36,8 +38,8 @@ with workflow.unsafe.imports_passed_through():
     from models.drain import DrainProgress, DrainRequest
     from models.durations import format_duration
     from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
-    from models.observations import AlarmState
     from workflows import search_attributes
+    from workflows.bake import WatchBakeAlarms, firing, read_alarms
     from workflows.calls import Calls, Interrupted, StepFailed
     from workflows.details import describe
     from workflows.drain import DrainConnections, count_clients
@@ -46,8 +48,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.refusals import ignored, reject
     from workflows.waiting import poll_until
 
-# How long a rolled-back deployment waits for its cancelled drain child's last count.
-DRAIN_STOP_TIMEOUT = timedelta(minutes=1)
+# How long a rolled-back deployment waits for its cancelled bake or drain child's last word.
+WATCH_STOP_TIMEOUT = timedelta(minutes=1)
+RequestT = TypeVar("RequestT")
+ProgressT = TypeVar("ProgressT")
 
 # Once a deployment is here, nothing more can be asked of it.
 _ENDING = (Phase.COMPENSATING, Phase.DONE)
@@ -89,7 +93,7 @@ class BlueGreenDeployment:
         self._cleanup_started = False
         self._restoring = False
         self._reports: list[asyncio.Task[None]] = []
-        self._drain: asyncio.Future[DrainProgress] | None = None
+        self._watching: asyncio.Future[Any] | None = None
 
     @workflow.query
     def status(self) -> DeploymentStatus:
@@ -249,11 +253,11 @@ class BlueGreenDeployment:
             )
         if self._env.bake.alarms and self._request.switch_active_cluster:
             # Refuse before touching anything: a bake that starts in ALARM would only roll back.
-            firing = [a for a in await self._read_alarms() if a.state == "ALARM"]
-            if firing:
+            already = firing(await read_alarms(self._calls, self._alarms_input()))
+            if already:
                 raise StepFailed(
                     "alarm already in ALARM before deploying: "
-                    + "; ".join(f"{a.name}: {a.reason}" for a in firing),
+                    + "; ".join(f"{a.name}: {a.reason}" for a in already),
                     "AlarmFiring",
                 )
 
@@ -403,24 +407,63 @@ class BlueGreenDeployment:
             )
             return
 
+        # Deployments that started baking in their own history keep doing so when replayed.
+        if workflow.patched("bake-in-child"):
+            fired = await self._bake_in_child()
+        else:
+            fired = await self._bake_here()
+        if fired:
+            raise StepFailed(
+                "; ".join(
+                    f"alarm {a.name} is in ALARM: {a.reason}"
+                    for a in firing(self._status.last_alarms)
+                ),
+                "AlarmFired",
+            )
+
+    async def _bake_in_child(self) -> bool:
+        """Watch the alarms in a ``WatchBakeAlarms`` child: a long bake stays small."""
+        bake = self._env.bake
+        assert self._status.bake_until is not None
+        self._status.watch_workflow_id = f"{workflow.info().workflow_id}-bake"
+        request = BakeRequest(
+            deployment_id=self._status.deployment_id,
+            alarms=self._alarms_input(),
+            poll_interval=bake.poll_interval,
+            until=self._status.bake_until,
+        )
+        summary = (
+            f"bake: watch alarms every {format_duration(bake.poll_interval)}"
+            f" for {format_duration(bake.duration)}"
+        )
+        progress = await self._watch_in_child(
+            WatchBakeAlarms.run, request, summary, self._record_bake
+        )
+        return progress.fired
+
+    def _record_bake(self, progress: BakeProgress) -> None:
+        self._status.alarm_checks = progress.checks
+        self._status.last_alarms = progress.last
+        self._update_details()
+
+    async def _bake_here(self) -> bool:
+        """The bake as deployments before ``bake-in-child`` ran it, in their own history."""
+
         async def alarm_fired() -> bool:
-            states = await self._read_alarms()
+            states = await read_alarms(self._calls, self._alarms_input())
             self._status.alarm_checks += 1
             self._status.last_alarms = states
             self._update_details()
-            return any(a.state == "ALARM" for a in states)
+            return bool(firing(states))
 
-        if await poll_until(
+        bake = self._env.bake
+        return await poll_until(
             alarm_fired,
             poll_interval=bake.poll_interval,
             timeout=bake.duration,
             what="alarm",
             sleep=self._calls.pause,
-        ):
-            firing = [a for a in self._status.last_alarms if a.state == "ALARM"]
-            raise StepFailed(
-                "; ".join(f"alarm {a.name} is in ALARM: {a.reason}" for a in firing), "AlarmFired"
-            )
+        )
 
     async def _drain_old_connections(self) -> None:
         conns = self._env.connections
@@ -431,7 +474,7 @@ class BlueGreenDeployment:
         in_child = workflow.patched("drain-in-child")
         if in_child:
             # Set before the phase is entered, so its report to a parent says where to look.
-            self._status.drain_workflow_id = f"{workflow.info().workflow_id}-drain"
+            self._status.watch_workflow_id = f"{workflow.info().workflow_id}-drain"
             self._status.drain_until = workflow.now() + drain.timeout
         self._enter(Phase.DRAINING)
         request = self._connections_input(conns.url)
@@ -450,26 +493,21 @@ class BlueGreenDeployment:
     async def _drain_in_child(self, request: ConnectionsInput) -> bool:
         """Count the clients in a ``DrainConnections`` child: a days-long drain stays small."""
         drain = self._env.drain
-        assert self._status.drain_workflow_id and self._status.drain_until
-        child = await workflow.start_child_workflow(
-            DrainConnections.run,
-            DrainRequest(
-                deployment_id=self._status.deployment_id,
-                color=self._old,
-                connections=request,
-                poll_interval=drain.poll_interval,
-                until=self._status.drain_until,
-            ),
-            id=self._status.drain_workflow_id,
-            static_summary=(
-                f"drain {self._old}'s clients: every {format_duration(drain.poll_interval)}, "
-                f"at most {format_duration(drain.timeout)}"
-            ),
+        assert self._status.drain_until is not None
+        drain_request = DrainRequest(
+            deployment_id=self._status.deployment_id,
+            color=self._old,
+            connections=request,
+            poll_interval=drain.poll_interval,
+            until=self._status.drain_until,
         )
-        self._drain = asyncio.ensure_future(child)
-        progress = await self._calls.abandonable(self._drain)
-        self._drain = None
-        self._record_drain(progress)
+        summary = (
+            f"drain {self._old}'s clients: every {format_duration(drain.poll_interval)}, "
+            f"at most {format_duration(drain.timeout)}"
+        )
+        progress = await self._watch_in_child(
+            DrainConnections.run, drain_request, summary, self._record_drain
+        )
         return progress.drained
 
     def _record_drain(self, progress: DrainProgress) -> None:
@@ -477,20 +515,44 @@ class BlueGreenDeployment:
         self._status.last_connections = progress.last
         self._update_details()
 
-    async def _record_abandoned_drain(self) -> None:
-        """After a rollback in the drain, record what the drain child saw last.
+    async def _watch_in_child(
+        self,
+        run: Callable[[Any, RequestT], Awaitable[ProgressT]],
+        request: RequestT,
+        summary: str,
+        record: Callable[[ProgressT], None],
+    ) -> ProgressT:
+        """Run a long wait in a child (workflows/long_wait.py) with ID ``watch_workflow_id``;
+        ``record`` its progress in the status when it ends, also when a rollback stopped it."""
+        assert self._status.watch_workflow_id is not None
+        child = await workflow.start_child_workflow(
+            run, request, id=self._status.watch_workflow_id, static_summary=summary
+        )
+
+        async def watched() -> ProgressT:
+            progress: ProgressT = await child
+            record(progress)
+            return progress
+
+        self._watching = watching = asyncio.ensure_future(watched())
+        progress = await self._calls.abandonable(watching)
+        self._watching = None
+        return progress
+
+    async def _stop_watching(self) -> None:
+        """After a rollback in a long wait, let its child record what it saw last.
 
         The rollback cancelled the child and did not wait for it; the child answers a cancel by
         returning its progress. By now production is restored, so waiting a moment costs nothing.
         """
-        drain, self._drain = self._drain, None
-        if drain is None:
+        watching, self._watching = self._watching, None
+        if watching is None:
             return
         try:
-            await workflow.wait_condition(drain.done, timeout=DRAIN_STOP_TIMEOUT)
-            self._record_drain(drain.result())
+            await workflow.wait_condition(watching.done, timeout=WATCH_STOP_TIMEOUT)
+            watching.result()
         except (TimeoutError, ChildWorkflowError, asyncio.CancelledError) as err:
-            workflow.logger.warning("no last count from the drain: %s", err)
+            workflow.logger.warning("no last word from %s: %s", self._status.watch_workflow_id, err)
 
     async def _drain_here(self, request: ConnectionsInput) -> bool:
         """The drain as deployments before ``drain-in-child`` ran it, in their own history."""
@@ -521,14 +583,8 @@ class BlueGreenDeployment:
             summary=f"scale {self._old} to 0",
         )
 
-    async def _read_alarms(self) -> list[AlarmState]:
-        names = self._env.bake.alarms
-        return await self._calls.activity(
-            alarms.read_alarm_states,
-            AlarmsInput(region=self._env.region, alarm_names=names),
-            summary=f"read CloudWatch alarms {', '.join(names)}",
-            read_only=True,
-        )
+    def _alarms_input(self) -> AlarmsInput:
+        return AlarmsInput(region=self._env.region, alarm_names=self._env.bake.alarms)
 
     # --- failure and rollback: put production back ----------------------------------------------
 
@@ -564,7 +620,7 @@ class BlueGreenDeployment:
             report.compensation.append(description)
         if report.compensation_errors:
             self._status.state = State.FAILED
-        await self._record_abandoned_drain()
+        await self._stop_watching()
         self._enter(Phase.DONE)
         return report
 

@@ -48,10 +48,13 @@ def describe(status: DeploymentStatus, now: datetime) -> str:
     if status.last_alarms:
         alarms = ", ".join(f"{a.name} {a.state}" for a in status.last_alarms)
         lines.append(f"- alarms: {alarms} ({checks(status.alarm_checks)})")
-    if status.phase == Phase.DRAINING and status.drain_workflow_id and status.drain_until:
+    watch = status.watch_workflow_id
+    if status.phase == Phase.BAKING and watch and status.last_alarms == []:
+        lines.append(f"- alarms: the latest states are in `{watch}`")
+    if status.phase == Phase.DRAINING and watch and status.drain_until:
         lines.append(
             f"- draining {status.active_color_before} until {status.drain_until:%Y-%m-%d %H:%M}"
-            f" UTC: the latest count is in `{status.drain_workflow_id}`"
+            f" UTC: the latest count is in `{watch}`"
         )
     if status.last_connections:
         seen = status.last_connections

@@ -1,11 +1,7 @@
 """The drain as a workflow of its own, so that waiting for days keeps every history small.
 
-A drain polls the old color's clients every 30 s for hours, and each poll costs about 11 history
-events (activity, timer, two workflow tasks). In the deployment's own history a 48-hour drain
-would pass Temporal's 10,240-event warning. Here the polls run in a child workflow that
-continues as new every ``CHECKS_PER_RUN`` checks, carrying its progress, so no history grows
-past about 1,100 events however long the drain lasts. The latest count and the number of checks
-stay visible: in the child's current details in the Web UI, and through its ``progress`` query.
+See workflows/long_wait.py. The latest count and the number of checks are in this workflow's
+current details in the Web UI, and in its ``progress`` query.
 """
 
 import asyncio
@@ -21,10 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from models.observations import ConnectionCount
     from workflows.calls import Calls, StepFailed
     from workflows.details import checks
-    from workflows.waiting import poll_until
-
-CHECKS_PER_RUN = 100
-"""About 1,100 history events per run: far under Temporal's 10,240-event warning."""
+    from workflows.long_wait import poll_in_runs
 
 
 async def count_clients(calls: Calls, request: ConnectionsInput, color: Color) -> ConnectionCount:
@@ -62,14 +55,8 @@ class DrainConnections:
     @workflow.run
     async def run(self, request: DrainRequest) -> DrainProgress:
         calls = Calls()
-        checks_this_run = 0
 
         async def is_drained() -> bool:
-            nonlocal checks_this_run
-            if checks_this_run == CHECKS_PER_RUN:
-                # After the sleep, where the next check would start: the new run starts with it.
-                workflow.continue_as_new(request.model_copy(update={"progress": self._progress}))
-            checks_this_run += 1
             seen = await count_clients(calls, request.connections, request.color)
             self._progress.checks += 1
             self._progress.last = seen
@@ -77,11 +64,14 @@ class DrainConnections:
             return seen.count == 0
 
         try:
-            self._progress.drained = await poll_until(
+            self._progress.drained = await poll_in_runs(
                 is_drained,
                 poll_interval=request.poll_interval,
-                timeout=request.until - workflow.now(),
+                until=request.until,
                 what=f"{request.color} connections",
+                continue_as_new=lambda: workflow.continue_as_new(
+                    request.model_copy(update={"progress": self._progress})
+                ),
             )
         except asyncio.CancelledError:
             # The deployment was rolled back: it records what the drain saw last.

@@ -35,7 +35,7 @@ from tests.workflows.fake_aws import FakeAws
 from tests.workflows.regional_fake_aws import RegionalFakeAws
 from workflows import search_attributes
 from workflows.deployment import BlueGreenDeployment
-from workflows.drain import CHECKS_PER_RUN
+from workflows.long_wait import CHECKS_PER_RUN
 from workflows.multi_region import MultiRegionDeployment
 from workflows.switch_back import SwitchBack
 
@@ -43,6 +43,7 @@ HISTORIES = Path(__file__).parent / "histories"
 CHILD = "--"
 """``<scenario>--<region>.json`` is a child of a multi-region scenario (ID ``…-<region>``)."""
 BAKE = {"duration": "10m", "poll_interval": "1m", "alarms": ["game-5xx"]}
+LONG_BAKE = {"duration": "30m", "poll_interval": "15s", "alarms": ["game-5xx"]}
 # Two waves over three regions; each region's colors have their own URLs.
 REGIONS = environment(
     waves=[["us-west-2"], ["us-east-1", "eu-west-1"]],
@@ -147,6 +148,21 @@ def scenarios() -> dict[str, Scenario]:
             FakeAws(connections=[4]),
             signals=[(Phase.DRAINING, "rollback", RollbackRequest(reason="lag", by="bob"))],
         ),
+        # The bake's alarm checks in a child (workflow.patched("bake-in-child")): a quiet bake
+        # over several runs, an alarm, and a rollback that cancels it.
+        "baked_in_child": Scenario(
+            FakeAws(connections=[2, 0], alarms={"game-5xx": ["OK"]}),
+            deployment_request(environment(bake=LONG_BAKE)),
+        ),
+        "alarm_fired_in_child": Scenario(
+            FakeAws(alarms={"game-5xx": ["OK", "OK", "ALARM"]}),
+            deployment_request(environment(bake=BAKE)),
+        ),
+        "rolled_back_in_bake_child": Scenario(
+            FakeAws(alarms={"game-5xx": ["OK"]}),
+            deployment_request(environment(bake=BAKE)),
+            [(Phase.BAKING, "rollback", RollbackRequest(reason="desyncs", by="bob"))],
+        ),
         "multi_region_approved_with_search_attributes": Scenario(
             RegionalFakeAws.of(REGIONS),
             multi_region_request(require_approval=True, search_attributes=True),
@@ -191,7 +207,7 @@ async def record_one(client: Client, name: str, scenario: Scenario) -> None:
         with contextlib.suppress(WorkflowFailureError):
             await handle.result()
         await _save(handle, name)
-        await _save_drain(client, handle.id, name)
+        await _save_waits(client, handle.id, name)
         if isinstance(scenario.arg, MultiRegionRequest):
             # The children too: one region reporting to its parent is a path of its own.
             status = await handle.query(MultiRegionDeployment.status)
@@ -199,27 +215,29 @@ async def record_one(client: Client, name: str, scenario: Scenario) -> None:
                 if status.regions[region].started:
                     child = client.get_workflow_handle(f"{handle.id}-{region}")
                     await _save(child, f"{name}{CHILD}{region}")
-                    await _save_drain(client, child.id, f"{name}{CHILD}{region}")
+                    await _save_waits(client, child.id, f"{name}{CHILD}{region}")
 
 
-async def _save_drain(client: Client, deployment_id: str, name: str) -> None:
-    """The deployment's drain child, if it had one: every run, ``<name>--drain[-run<N>].json``."""
-    drain = client.get_workflow_handle(f"{deployment_id}-drain")
-    try:
-        history = await drain.fetch_history()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            return
-        raise
-    histories = [history]
-    while previous := history.events[
-        0
-    ].workflow_execution_started_event_attributes.continued_execution_run_id:
-        history = await client.get_workflow_handle(drain.id, run_id=previous).fetch_history()
-        histories.insert(0, history)
-    for number, run in enumerate(histories, 1):
-        suffix = "" if number == len(histories) else f"-run{number}"
-        _write(run, f"{name}{CHILD}drain{suffix}")
+async def _save_waits(client: Client, deployment_id: str, name: str) -> None:
+    """The deployment's bake and drain children, if it had them: every run of each, as
+    ``<name>--bake[-run<N>].json`` and ``<name>--drain[-run<N>].json``."""
+    for wait in ("bake", "drain"):
+        handle = client.get_workflow_handle(f"{deployment_id}-{wait}")
+        try:
+            history = await handle.fetch_history()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                continue
+            raise
+        histories = [history]
+        while run_id := history.events[
+            0
+        ].workflow_execution_started_event_attributes.continued_execution_run_id:
+            history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+            histories.insert(0, history)
+        for number, run in enumerate(histories, 1):
+            suffix = "" if number == len(histories) else f"-run{number}"
+            _write(run, f"{name}{CHILD}{wait}{suffix}")
 
 
 async def _save(handle: WorkflowHandle[Any, Any], name: str) -> None:

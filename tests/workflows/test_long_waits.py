@@ -20,7 +20,9 @@ from models.messages import RollbackRequest
 from tests.factories import deployment_request, environment
 from tests.workflows.driving import outcome, running_worker, start, wait_for_phase
 from tests.workflows.fake_aws import FakeAws
-from workflows.drain import CHECKS_PER_RUN, DrainConnections
+from workflows.bake import WatchBakeAlarms
+from workflows.drain import DrainConnections
+from workflows.long_wait import CHECKS_PER_RUN
 
 MAX_EVENTS = 2_000
 DRAIN = {"timeout": "48h", "poll_interval": "30s"}
@@ -72,7 +74,7 @@ async def test_a_48_hour_drain_polled_every_30_s_keeps_every_history_under_2000_
         handle = await start(client, task_queue, request)
         draining = await wait_for_phase(handle, Phase.DRAINING)
         drain_id = f"{handle.id}-drain"
-        assert draining.drain_workflow_id == drain_id
+        assert draining.watch_workflow_id == drain_id
         # A day into the drain, both the checks so far and the latest count are readable.
         await skip(time_skipping, timedelta(hours=24))
         midway = await client.get_workflow_handle(drain_id).query(DrainConnections.progress)
@@ -147,3 +149,53 @@ async def test_a_rollback_in_a_long_drain_stops_the_drain_and_keeps_its_last_cou
     assert not seen.drained
     assert final.connection_checks == seen.checks >= 3 * 120
     assert final.last_connections is not None and final.last_connections.count == 40
+
+
+async def test_a_long_bake_watches_its_alarms_in_runs_that_stay_small(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    client = time_skipping.client
+    # A 2-hour bake, alarms read every 15 s (the default): 481 checks, five runs of the watch.
+    aws = FakeAws(alarms={"game-5xx": ["OK"]})
+    bake = {"duration": "2h", "poll_interval": "15s", "alarms": ["game-5xx"]}
+    request = deployment_request(environment(bake=bake))
+    async with running_worker(client, aws) as task_queue:
+        handle = await start(client, task_queue, request)
+        baking = await wait_for_phase(handle, Phase.BAKING)
+        bake_id = f"{handle.id}-bake"
+        assert baking.watch_workflow_id == bake_id
+        await skip(time_skipping, timedelta(hours=1))
+        midway = await client.get_workflow_handle(bake_id).query(WatchBakeAlarms.progress)
+        details = await current_details(client, bake_id)
+        final = await outcome(handle)
+
+    assert 120 * 2 - 5 <= midway.checks <= 120 * 2 + 5
+    assert f"- {midway.checks} checks so far, every 15s" in details
+    assert "game-5xx **OK**" in details
+    assert final.state == State.SUCCEEDED
+    # One check at setup, then the bake's: every 15 s for 2 hours.
+    assert final.alarm_checks == aws.alarm_checks - 1
+    assert 2 * 240 - 1 <= final.alarm_checks <= 2 * 240 + 1
+    runs = await every_run(client, bake_id)
+    assert len(runs) == math.ceil(final.alarm_checks / CHECKS_PER_RUN)
+    sizes = [len(run.events) for run in [await handle.fetch_history(), *runs]]
+    assert max(sizes) < MAX_EVENTS, sizes
+
+
+async def test_an_alarm_in_a_long_bake_rolls_back_with_its_reason(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    client = time_skipping.client
+    # Quiet for 150 checks (past the first run of the watch), then the alarm fires.
+    aws = FakeAws(alarms={"game-5xx": ["OK"] * 151 + ["ALARM"]})
+    bake = {"duration": "6h", "poll_interval": "15s", "alarms": ["game-5xx"]}
+    async with running_worker(client, aws) as task_queue:
+        final = await outcome(
+            await start(client, task_queue, deployment_request(environment(bake=bake)))
+        )
+
+    assert final.state == State.ROLLED_BACK
+    assert final.report is not None and final.report.phase == Phase.BAKING
+    assert "alarm game-5xx is in ALARM" in final.report.reason
+    assert final.alarm_checks == 151
+    assert aws.weights == {"blue": 100, "green": 0}
