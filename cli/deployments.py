@@ -34,6 +34,7 @@ from workflows import search_attributes
 from workflows.bake import WatchBakeAlarms
 from workflows.deployment import BlueGreenDeployment
 from workflows.drain import DrainConnections
+from workflows.health import WaitUntilHealthy
 
 Handle = WorkflowHandle[BlueGreenDeployment, DeploymentStatus]
 AnyHandle = WorkflowHandle[Any, Any]
@@ -226,8 +227,8 @@ async def current_status(handle: AnyHandle, status_type: type[StatusT]) -> Statu
 
 
 async def with_watch_progress(client: Client, status: AnyStatus) -> None:
-    """Fill in the latest alarm states of a bake, or count of a drain, from the child workflow
-    that runs it (workflows/long_wait.py).
+    """Fill in the latest health check, alarm states of a bake, or count of a drain, from the
+    child workflow that runs the wait (workflows/long_wait.py).
 
     The deployment itself learns them only when the wait ends: a days-long wait would otherwise
     fill its history. Without an answer the status stays as the deployment has it.
@@ -237,7 +238,11 @@ async def with_watch_progress(client: Client, status: AnyStatus) -> None:
         if one is None or one.watch_workflow_id is None or one.state != State.RUNNING:
             continue
         try:
-            if one.phase == Phase.BAKING:
+            if one.phase == Phase.WAITING_FOR_HEALTH:
+                wait = client.get_workflow_handle_for(WaitUntilHealthy.run, one.watch_workflow_id)
+                health = await wait.query(WaitUntilHealthy.progress, rpc_timeout=QUERY_TIMEOUT)
+                one.health_checks, one.last_health = health.checks, health.last
+            elif one.phase == Phase.BAKING:
                 bake = client.get_workflow_handle_for(WatchBakeAlarms.run, one.watch_workflow_id)
                 alarms = await bake.query(WatchBakeAlarms.progress, rpc_timeout=QUERY_TIMEOUT)
                 one.alarm_checks, one.last_alarms = alarms.checks, alarms.last

@@ -113,7 +113,7 @@ class DeploymentStatus(BaseModel):
     last_connections: ConnectionCount | None = None
     drain_until: datetime | None = None
     watch_workflow_id: str | None = None
-    """The child workflow of the current long wait: ``<ID>-bake`` (alarms), ``<ID>-drain``."""
+    """The child workflow of the latest wait: ``<ID>-health``, ``<ID>-bake``, ``<ID>-drain``."""
     integration_results: list[CheckResult] = []
     awaiting_approval_since: datetime | None = None
     awaiting_approval_until: datetime | None = None

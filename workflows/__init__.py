@@ -3,6 +3,7 @@
 from workflows.bake import WatchBakeAlarms
 from workflows.deployment import BlueGreenDeployment
 from workflows.drain import DrainConnections
+from workflows.health import WaitUntilHealthy
 from workflows.multi_region import MultiRegionDeployment
 from workflows.switch_back import SwitchBack
 
@@ -11,5 +12,6 @@ ALL_WORKFLOWS = [
     DrainConnections,
     MultiRegionDeployment,
     SwitchBack,
+    WaitUntilHealthy,
     WatchBakeAlarms,
 ]

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.drain import DrainProgress, DrainRequest
     from models.durations import format_duration
+    from models.health import HealthProgress, HealthRequest
     from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
     from workflows import search_attributes
     from workflows.bake import WatchBakeAlarms, firing, read_alarms
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.details import describe
     from workflows.drain import DrainConnections, count_clients
     from workflows.environment import EnvironmentSteps
+    from workflows.health import WaitUntilHealthy, on_revision
     from workflows.options import CALL_RETRY, RESTORE_RETRY
     from workflows.refusals import ignored, reject
     from workflows.waiting import poll_until
@@ -288,34 +290,65 @@ class BlueGreenDeployment:
         await self._set_version(new, self._request.version, CALL_RETRY)
 
     async def _wait_until_healthy(self) -> None:
-        self._enter(Phase.WAITING_FOR_HEALTH)
         new, health = self._new, self._env.health
-
-        async def is_healthy() -> bool:
-            seen = await self._aws.check_health(new)
-            if seen.healthy and seen.task_definition_arn != self._status.task_definition_arn:
-                # A healthy service still on the old revision is not the new version.
-                seen = seen.model_copy(
-                    update={"healthy": False, "reason": f"still on {seen.task_definition_arn}"}
-                )
-            self._status.health_checks += 1
-            self._status.last_health = seen
-            self._update_details()
-            return seen.healthy
-
-        if not await poll_until(
-            is_healthy,
-            poll_interval=health.poll_interval,
-            timeout=health.timeout,
-            what=f"{new} health",
-            sleep=self._calls.pause,
-        ):
+        # Deployments that started waiting in their own history keep doing so when replayed.
+        in_child = workflow.patched("health-in-child")
+        if in_child:
+            # Set before the phase is entered, so its report to a parent says where to look.
+            self._status.watch_workflow_id = f"{workflow.info().workflow_id}-health"
+        self._enter(Phase.WAITING_FOR_HEALTH)
+        healthy = await (self._health_in_child() if in_child else self._health_here())
+        if not healthy:
             last = self._status.last_health
             raise StepFailed(
                 f"{new} was not healthy after {format_duration(health.timeout)}"
                 f" ({self._status.health_checks} checks; last: {last.reason if last else 'none'})",
                 "HealthTimeout",
             )
+
+    async def _health_in_child(self) -> bool:
+        """Check the health in a ``WaitUntilHealthy`` child: a long wait stays small."""
+        new, health = self._new, self._env.health
+        request = HealthRequest(
+            deployment_id=self._status.deployment_id,
+            color=new,
+            check=self._aws.health_input(new),
+            task_definition_arn=self._status.task_definition_arn,
+            poll_interval=health.poll_interval,
+            until=workflow.now() + health.timeout,
+        )
+        summary = (
+            f"wait until {new} is healthy: every {format_duration(health.poll_interval)},"
+            f" at most {format_duration(health.timeout)}"
+        )
+        progress = await self._watch_in_child(
+            WaitUntilHealthy.run, request, summary, self._record_health
+        )
+        return progress.healthy
+
+    def _record_health(self, progress: HealthProgress) -> None:
+        self._status.health_checks = progress.checks
+        self._status.last_health = progress.last
+        self._update_details()
+
+    async def _health_here(self) -> bool:
+        """The health wait as deployments before ``health-in-child`` ran it, in their history."""
+        new, health = self._new, self._env.health
+
+        async def is_healthy() -> bool:
+            seen = on_revision(await self._aws.check_health(new), self._status.task_definition_arn)
+            self._status.health_checks += 1
+            self._status.last_health = seen
+            self._update_details()
+            return seen.healthy
+
+        return await poll_until(
+            is_healthy,
+            poll_interval=health.poll_interval,
+            timeout=health.timeout,
+            what=f"{new} health",
+            sleep=self._calls.pause,
+        )
 
     async def _run_integration_checks(self) -> None:
         checks = self._env.integration_checks
@@ -398,21 +431,18 @@ class BlueGreenDeployment:
         # Deployments started before the bake existed replay without it (same commands).
         if not bake.duration or not workflow.patched("bake"):
             return
-        self._enter(Phase.BAKING)
+        # Deployments that started baking in their own history keep doing so when replayed.
+        in_child = bool(bake.alarms) and workflow.patched("bake-in-child")
         self._status.bake_until = workflow.now() + bake.duration
-        self._update_details()
+        if in_child:
+            self._status.watch_workflow_id = f"{workflow.info().workflow_id}-bake"
+        self._enter(Phase.BAKING)
         if not bake.alarms:
             await self._calls.pause(
                 bake.duration, f"bake {format_duration(bake.duration)}, both colors running"
             )
             return
-
-        # Deployments that started baking in their own history keep doing so when replayed.
-        if workflow.patched("bake-in-child"):
-            fired = await self._bake_in_child()
-        else:
-            fired = await self._bake_here()
-        if fired:
+        if await (self._bake_in_child() if in_child else self._bake_here()):
             raise StepFailed(
                 "; ".join(
                     f"alarm {a.name} is in ALARM: {a.reason}"
@@ -425,7 +455,6 @@ class BlueGreenDeployment:
         """Watch the alarms in a ``WatchBakeAlarms`` child: a long bake stays small."""
         bake = self._env.bake
         assert self._status.bake_until is not None
-        self._status.watch_workflow_id = f"{workflow.info().workflow_id}-bake"
         request = BakeRequest(
             deployment_id=self._status.deployment_id,
             alarms=self._alarms_input(),

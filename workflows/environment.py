@@ -53,11 +53,15 @@ class EnvironmentSteps:
         """One health check of a color's service (and its target group, where configured)."""
         return await self.calls.activity(
             ecs.check_health,
-            CheckHealthInput(
-                target=self.service(color), target_group_arn=self.env.color(color).target_group_arn
-            ),
+            self.health_input(color),
             summary=f"is {color} healthy?",
             read_only=True,
+        )
+
+    def health_input(self, color: Color) -> CheckHealthInput:
+        """What a health check of ``color`` looks at."""
+        return CheckHealthInput(
+            target=self.service(color), target_group_arn=self.env.color(color).target_group_arn
         )
 
     async def set_active(self, color: Color, retry: RetryPolicy = CALL_RETRY) -> None:

@@ -137,9 +137,14 @@ def scenarios() -> dict[str, Scenario]:
             ),
             [(Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="alice", comment="ok"))],
         ),
-        # The drain in a child workflow (workflow.patched("drain-in-child")): one run, a run
-        # per CHECKS_PER_RUN checks, and a rollback that cancels it.
+        # The waits in child workflows (workflow.patched: "health-in-child", "bake-in-child",
+        # "drain-in-child"): one run, a run per CHECKS_PER_RUN checks, a rollback cancelling one.
         "drained_in_child": Scenario(FakeAws(connections=[3, 1, 0])),
+        "health_timed_out_in_child": Scenario(FakeAws(healthy_after=None)),
+        "rolled_back_in_health_child": Scenario(
+            FakeAws(healthy_after=None),
+            signals=[(Phase.WAITING_FOR_HEALTH, "rollback", RollbackRequest(reason="x", by="b"))],
+        ),
         "drain_continued_as_new": Scenario(
             FakeAws(connections=[5] * (CHECKS_PER_RUN + 10) + [0]),
             deployment_request(environment(drain={"timeout": "48h", "poll_interval": "30s"})),
@@ -148,8 +153,6 @@ def scenarios() -> dict[str, Scenario]:
             FakeAws(connections=[4]),
             signals=[(Phase.DRAINING, "rollback", RollbackRequest(reason="lag", by="bob"))],
         ),
-        # The bake's alarm checks in a child (workflow.patched("bake-in-child")): a quiet bake
-        # over several runs, an alarm, and a rollback that cancels it.
         "baked_in_child": Scenario(
             FakeAws(connections=[2, 0], alarms={"game-5xx": ["OK"]}),
             deployment_request(environment(bake=LONG_BAKE)),
@@ -219,9 +222,9 @@ async def record_one(client: Client, name: str, scenario: Scenario) -> None:
 
 
 async def _save_waits(client: Client, deployment_id: str, name: str) -> None:
-    """The deployment's bake and drain children, if it had them: every run of each, as
-    ``<name>--bake[-run<N>].json`` and ``<name>--drain[-run<N>].json``."""
-    for wait in ("bake", "drain"):
+    """The deployment's health, bake and drain children, if it had them: every run of each,
+    as ``<name>--<wait>[-run<N>].json``."""
+    for wait in ("health", "bake", "drain"):
         handle = client.get_workflow_handle(f"{deployment_id}-{wait}")
         try:
             history = await handle.fetch_history()
