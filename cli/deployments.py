@@ -235,19 +235,20 @@ async def with_watch_progress(client: Client, status: AnyStatus) -> None:
     """
     regions = status.regions.values() if isinstance(status, MultiRegionStatus) else ()
     for one in [status] if isinstance(status, DeploymentStatus) else [r.status for r in regions]:
-        if one is None or one.watch_workflow_id is None or one.state != State.RUNNING:
+        watch = one.watching() if one else None
+        if one is None or watch is None:
             continue
         try:
             if one.phase == Phase.WAITING_FOR_HEALTH:
-                wait = client.get_workflow_handle_for(WaitUntilHealthy.run, one.watch_workflow_id)
+                wait = client.get_workflow_handle_for(WaitUntilHealthy.run, watch)
                 health = await wait.query(WaitUntilHealthy.progress, rpc_timeout=QUERY_TIMEOUT)
                 one.health_checks, one.last_health = health.checks, health.last
             elif one.phase == Phase.BAKING:
-                bake = client.get_workflow_handle_for(WatchBakeAlarms.run, one.watch_workflow_id)
+                bake = client.get_workflow_handle_for(WatchBakeAlarms.run, watch)
                 alarms = await bake.query(WatchBakeAlarms.progress, rpc_timeout=QUERY_TIMEOUT)
                 one.alarm_checks, one.last_alarms = alarms.checks, alarms.last
-            elif one.phase == Phase.DRAINING:
-                drain = client.get_workflow_handle_for(DrainConnections.run, one.watch_workflow_id)
+            else:
+                drain = client.get_workflow_handle_for(DrainConnections.run, watch)
                 counts = await drain.query(DrainConnections.progress, rpc_timeout=QUERY_TIMEOUT)
                 one.connection_checks, one.last_connections = counts.checks, counts.last
         except (RPCError, WorkflowQueryFailedError):

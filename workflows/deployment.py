@@ -7,7 +7,7 @@ moves it back to the old color before anything else is undone.
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -46,9 +46,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.drain import DrainConnections, count_clients
     from workflows.environment import EnvironmentSteps
     from workflows.health import WaitUntilHealthy, on_revision
+    from workflows.long_wait import wait_inline_then_in_child
     from workflows.options import CALL_RETRY, RESTORE_RETRY
     from workflows.refusals import ignored, reject
-    from workflows.waiting import poll_until
 
 # How long a rolled-back deployment waits for its cancelled bake or drain child's last word.
 WATCH_STOP_TIMEOUT = timedelta(minutes=1)
@@ -291,49 +291,7 @@ class BlueGreenDeployment:
 
     async def _wait_until_healthy(self) -> None:
         new, health = self._new, self._env.health
-        # Deployments that started waiting in their own history keep doing so when replayed.
-        in_child = workflow.patched("health-in-child")
-        if in_child:
-            # Set before the phase is entered, so its report to a parent says where to look.
-            self._status.watch_workflow_id = f"{workflow.info().workflow_id}-health"
         self._enter(Phase.WAITING_FOR_HEALTH)
-        healthy = await (self._health_in_child() if in_child else self._health_here())
-        if not healthy:
-            last = self._status.last_health
-            raise StepFailed(
-                f"{new} was not healthy after {format_duration(health.timeout)}"
-                f" ({self._status.health_checks} checks; last: {last.reason if last else 'none'})",
-                "HealthTimeout",
-            )
-
-    async def _health_in_child(self) -> bool:
-        """Check the health in a ``WaitUntilHealthy`` child: a long wait stays small."""
-        new, health = self._new, self._env.health
-        request = HealthRequest(
-            deployment_id=self._status.deployment_id,
-            color=new,
-            check=self._aws.health_input(new),
-            task_definition_arn=self._status.task_definition_arn,
-            poll_interval=health.poll_interval,
-            until=workflow.now() + health.timeout,
-        )
-        summary = (
-            f"wait until {new} is healthy: every {format_duration(health.poll_interval)},"
-            f" at most {format_duration(health.timeout)}"
-        )
-        progress = await self._watch_in_child(
-            WaitUntilHealthy.run, request, summary, self._record_health
-        )
-        return progress.healthy
-
-    def _record_health(self, progress: HealthProgress) -> None:
-        self._status.health_checks = progress.checks
-        self._status.last_health = progress.last
-        self._update_details()
-
-    async def _health_here(self) -> bool:
-        """The health wait as deployments before ``health-in-child`` ran it, in their history."""
-        new, health = self._new, self._env.health
 
         async def is_healthy() -> bool:
             seen = on_revision(await self._aws.check_health(new), self._status.task_definition_arn)
@@ -342,13 +300,46 @@ class BlueGreenDeployment:
             self._update_details()
             return seen.healthy
 
-        return await poll_until(
+        if not await wait_inline_then_in_child(
             is_healthy,
             poll_interval=health.poll_interval,
             timeout=health.timeout,
             what=f"{new} health",
             sleep=self._calls.pause,
+            patch="health-in-child",
+            in_child=self._health_in_child,
+        ):
+            last = self._status.last_health
+            raise StepFailed(
+                f"{new} was not healthy after {format_duration(health.timeout)}"
+                f" ({self._status.health_checks} checks; last: {last.reason if last else 'none'})",
+                "HealthTimeout",
+            )
+
+    async def _health_in_child(self, until: datetime) -> bool:
+        """Go on checking the health in a ``WaitUntilHealthy`` child."""
+        new, health = self._new, self._env.health
+        request = HealthRequest(
+            deployment_id=self._status.deployment_id,
+            color=new,
+            check=self._aws.health_input(new),
+            task_definition_arn=self._status.task_definition_arn,
+            poll_interval=health.poll_interval,
+            until=until,
+            progress=HealthProgress(
+                checks=self._status.health_checks, last=self._status.last_health
+            ),
         )
+        summary = f"wait until {new} is healthy, every {format_duration(health.poll_interval)}"
+        progress = await self._watch_in_child(
+            "health", WaitUntilHealthy.run, request, summary, self._record_health
+        )
+        return progress.healthy
+
+    def _record_health(self, progress: HealthProgress) -> None:
+        self._status.health_checks = progress.checks
+        self._status.last_health = progress.last
+        self._update_details()
 
     async def _run_integration_checks(self) -> None:
         checks = self._env.integration_checks
@@ -431,52 +422,13 @@ class BlueGreenDeployment:
         # Deployments started before the bake existed replay without it (same commands).
         if not bake.duration or not workflow.patched("bake"):
             return
-        # Deployments that started baking in their own history keep doing so when replayed.
-        in_child = bool(bake.alarms) and workflow.patched("bake-in-child")
         self._status.bake_until = workflow.now() + bake.duration
-        if in_child:
-            self._status.watch_workflow_id = f"{workflow.info().workflow_id}-bake"
         self._enter(Phase.BAKING)
         if not bake.alarms:
             await self._calls.pause(
                 bake.duration, f"bake {format_duration(bake.duration)}, both colors running"
             )
             return
-        if await (self._bake_in_child() if in_child else self._bake_here()):
-            raise StepFailed(
-                "; ".join(
-                    f"alarm {a.name} is in ALARM: {a.reason}"
-                    for a in firing(self._status.last_alarms)
-                ),
-                "AlarmFired",
-            )
-
-    async def _bake_in_child(self) -> bool:
-        """Watch the alarms in a ``WatchBakeAlarms`` child: a long bake stays small."""
-        bake = self._env.bake
-        assert self._status.bake_until is not None
-        request = BakeRequest(
-            deployment_id=self._status.deployment_id,
-            alarms=self._alarms_input(),
-            poll_interval=bake.poll_interval,
-            until=self._status.bake_until,
-        )
-        summary = (
-            f"bake: watch alarms every {format_duration(bake.poll_interval)}"
-            f" for {format_duration(bake.duration)}"
-        )
-        progress = await self._watch_in_child(
-            WatchBakeAlarms.run, request, summary, self._record_bake
-        )
-        return progress.fired
-
-    def _record_bake(self, progress: BakeProgress) -> None:
-        self._status.alarm_checks = progress.checks
-        self._status.last_alarms = progress.last
-        self._update_details()
-
-    async def _bake_here(self) -> bool:
-        """The bake as deployments before ``bake-in-child`` ran it, in their own history."""
 
         async def alarm_fired() -> bool:
             states = await read_alarms(self._calls, self._alarms_input())
@@ -485,33 +437,72 @@ class BlueGreenDeployment:
             self._update_details()
             return bool(firing(states))
 
-        bake = self._env.bake
-        return await poll_until(
+        if await wait_inline_then_in_child(
             alarm_fired,
             poll_interval=bake.poll_interval,
             timeout=bake.duration,
             what="alarm",
             sleep=self._calls.pause,
+            patch="bake-in-child",
+            in_child=self._bake_in_child,
+        ):
+            raise StepFailed(
+                "; ".join(
+                    f"alarm {a.name} is in ALARM: {a.reason}"
+                    for a in firing(self._status.last_alarms)
+                ),
+                "AlarmFired",
+            )
+
+    async def _bake_in_child(self, until: datetime) -> bool:
+        """Go on watching the alarms in a ``WatchBakeAlarms`` child."""
+        bake = self._env.bake
+        request = BakeRequest(
+            deployment_id=self._status.deployment_id,
+            alarms=self._alarms_input(),
+            poll_interval=bake.poll_interval,
+            until=until,
+            progress=BakeProgress(checks=self._status.alarm_checks, last=self._status.last_alarms),
         )
+        summary = f"bake: watch alarms every {format_duration(bake.poll_interval)}"
+        progress = await self._watch_in_child(
+            "bake", WatchBakeAlarms.run, request, summary, self._record_bake
+        )
+        return progress.fired
+
+    def _record_bake(self, progress: BakeProgress) -> None:
+        self._status.alarm_checks = progress.checks
+        self._status.last_alarms = progress.last
+        self._update_details()
 
     async def _drain_old_connections(self) -> None:
         conns = self._env.connections
         if conns is None:
             return
         old, drain = self._old, self._env.drain
-        # Deployments that started draining in their own history keep doing so when replayed.
-        in_child = workflow.patched("drain-in-child")
-        if in_child:
-            # Set before the phase is entered, so its report to a parent says where to look.
-            self._status.watch_workflow_id = f"{workflow.info().workflow_id}-drain"
-            self._status.drain_until = workflow.now() + drain.timeout
+        self._status.drain_until = workflow.now() + drain.timeout
         self._enter(Phase.DRAINING)
         request = self._connections_input(conns.url)
-        if in_child:
-            drained = await self._drain_in_child(request)
-        else:
-            drained = await self._drain_here(request)
-        if not drained:
+
+        async def is_drained() -> bool:
+            seen = await count_clients(self._calls, request, old)
+            self._status.connection_checks += 1
+            self._status.last_connections = seen
+            self._update_details()
+            return seen.count == 0
+
+        async def in_child(until: datetime) -> bool:
+            return await self._drain_in_child(request, until)
+
+        if not await wait_inline_then_in_child(
+            is_drained,
+            poll_interval=drain.poll_interval,
+            timeout=drain.timeout,
+            what=f"{old} connections",
+            sleep=self._calls.pause,
+            patch="drain-in-child",
+            in_child=in_child,
+        ):
             last = self._status.last_connections
             left = "an unknown number of" if last is None or last.count is None else last.count
             self._status.warnings.append(
@@ -519,23 +510,24 @@ class BlueGreenDeployment:
                 f"still on {old}; shut down as configured"
             )
 
-    async def _drain_in_child(self, request: ConnectionsInput) -> bool:
-        """Count the clients in a ``DrainConnections`` child: a days-long drain stays small."""
+    async def _drain_in_child(self, request: ConnectionsInput, until: datetime) -> bool:
+        """Go on counting the clients in a ``DrainConnections`` child."""
         drain = self._env.drain
-        assert self._status.drain_until is not None
         drain_request = DrainRequest(
             deployment_id=self._status.deployment_id,
             color=self._old,
             connections=request,
             poll_interval=drain.poll_interval,
-            until=self._status.drain_until,
+            until=until,
+            progress=DrainProgress(
+                checks=self._status.connection_checks, last=self._status.last_connections
+            ),
         )
         summary = (
-            f"drain {self._old}'s clients: every {format_duration(drain.poll_interval)}, "
-            f"at most {format_duration(drain.timeout)}"
+            f"drain {self._old}'s clients, counted every {format_duration(drain.poll_interval)}"
         )
         progress = await self._watch_in_child(
-            DrainConnections.run, drain_request, summary, self._record_drain
+            "drain", DrainConnections.run, drain_request, summary, self._record_drain
         )
         return progress.drained
 
@@ -546,14 +538,17 @@ class BlueGreenDeployment:
 
     async def _watch_in_child(
         self,
+        wait: str,
         run: Callable[[Any, RequestT], Awaitable[ProgressT]],
         request: RequestT,
         summary: str,
         record: Callable[[ProgressT], None],
     ) -> ProgressT:
-        """Run a long wait in a child (workflows/long_wait.py) with ID ``watch_workflow_id``;
-        ``record`` its progress in the status when it ends, also when a rollback stopped it."""
-        assert self._status.watch_workflow_id is not None
+        """Go on with a long wait in a child ``<ID>-<wait>`` (workflows/long_wait.py); ``record``
+        its progress in the status when it ends, also when a rollback stopped it."""
+        self._status.watch_workflow_id = f"{workflow.info().workflow_id}-{wait}"
+        self._update_details()
+        self._report_to_parent()  # a multi-region parent's status then says where to look
         child = await workflow.start_child_workflow(
             run, request, id=self._status.watch_workflow_id, static_summary=summary
         )
@@ -582,24 +577,6 @@ class BlueGreenDeployment:
             watching.result()
         except (TimeoutError, ChildWorkflowError, asyncio.CancelledError) as err:
             workflow.logger.warning("no last word from %s: %s", self._status.watch_workflow_id, err)
-
-    async def _drain_here(self, request: ConnectionsInput) -> bool:
-        """The drain as deployments before ``drain-in-child`` ran it, in their own history."""
-
-        async def is_drained() -> bool:
-            seen = await count_clients(self._calls, request, self._old)
-            self._status.connection_checks += 1
-            self._status.last_connections = seen
-            self._update_details()
-            return seen.count == 0
-
-        return await poll_until(
-            is_drained,
-            poll_interval=self._env.drain.poll_interval,
-            timeout=self._env.drain.timeout,
-            what=f"{self._old} connections",
-            sleep=self._calls.pause,
-        )
 
     async def _clean_up_old_color(self) -> None:
         # The last safe point: from here on the old color cannot take the traffic back.

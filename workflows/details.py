@@ -48,14 +48,9 @@ def describe(status: DeploymentStatus, now: datetime) -> str:
     if status.last_alarms:
         alarms = ", ".join(f"{a.name} {a.state}" for a in status.last_alarms)
         lines.append(f"- alarms: {alarms} ({checks(status.alarm_checks)})")
-    watch = status.watch_workflow_id
-    if status.phase == Phase.BAKING and watch and status.last_alarms == []:
-        lines.append(f"- alarms: the latest states are in `{watch}`")
-    if status.phase == Phase.DRAINING and watch and status.drain_until:
-        lines.append(
-            f"- draining {status.active_color_before} until {status.drain_until:%Y-%m-%d %H:%M}"
-            f" UTC: the latest count is in `{watch}`"
-        )
+    watch = status.watching()
+    if watch:
+        lines.append(f"- the checks go on in `{watch}`: the latest result is there")
     if status.last_connections:
         seen = status.last_connections
         left = seen.count if seen.count is not None else f"unknown ({seen.error})"

@@ -1,12 +1,15 @@
-"""Waits that last hours or days, run in child workflows that continue as new.
+"""Waits that last hours or days: the first checks in the deployment, the rest in a child.
 
 Every check of a wait loop costs about 11 history events (an activity, a timer, two workflow
 tasks). A 2-hour bake checked every 15 s would put 5,000 of them in the deployment's history, a
-48-hour drain 60,000, where Temporal warns at 10,240 and stops a workflow at 51,200. So the bake's
-alarm checks and the drain's counts run in a child each (workflows/bake.py, workflows/drain.py)
-that continues as new every ``CHECKS_PER_RUN`` checks, carrying its progress: no history grows
-past about 1,100 events however long the wait. The deployment starts the child and awaits its
-result; a rollback cancels it, and the child answers by returning what it saw last.
+48-hour drain 60,000, where Temporal warns at 10,240 and stops a workflow at 51,200.
+
+So a wait runs its first ``INLINE_CHECKS`` checks in the deployment's own history, which is all a
+usual wait needs (a service turns healthy, players leave) and costs nothing more. A wait still
+going after that moves to a child workflow (workflows/health.py, bake.py, drain.py) that
+continues as new every ``CHECKS_PER_RUN`` checks, carrying its progress: no history grows past
+about 1,500 events however long the waits. The deployment awaits the child's result; a rollback
+cancels it, and the child answers by returning what it saw last.
 """
 
 from collections.abc import Awaitable, Callable
@@ -19,7 +22,57 @@ with workflow.unsafe.imports_passed_through():
     from workflows.waiting import poll_until
 
 CHECKS_PER_RUN = 100
-"""About 1,100 history events per run: far under Temporal's 10,240-event warning."""
+"""About 1,100 history events per run of a child: far under Temporal's 10,240-event warning."""
+
+INLINE_CHECKS = 40
+"""About 440 events per wait in the deployment's history: its three waits and every other step
+stay under 2,000 events."""
+
+
+class _Overflow(Exception):
+    """The wait is past INLINE_CHECKS checks: the rest goes to a child."""
+
+
+async def wait_inline_then_in_child(
+    check: Callable[[], Awaitable[bool]],
+    *,
+    poll_interval: timedelta,
+    timeout: timedelta,
+    what: str,
+    sleep: Callable[[timedelta, str], Awaitable[None]],
+    patch: str,
+    in_child: Callable[[datetime], Awaitable[bool]],
+) -> bool:
+    """``poll_until`` for the first INLINE_CHECKS checks, then ``in_child(deadline)``.
+
+    The move happens where the next check would start (after a sleep), so that deployments
+    started before ``patch`` (``workflow.patched``), which polled on inline, still replay.
+    """
+    deadline = workflow.now() + timeout
+    checks = 0
+
+    async def counted() -> bool:
+        nonlocal checks
+        if checks == INLINE_CHECKS:
+            raise _Overflow()
+        checks += 1
+        return await check()
+
+    try:
+        return await poll_until(
+            counted, poll_interval=poll_interval, timeout=timeout, what=what, sleep=sleep
+        )
+    except _Overflow:
+        pass
+    if workflow.patched(patch):
+        return await in_child(deadline)
+    return await poll_until(
+        check,
+        poll_interval=poll_interval,
+        timeout=deadline - workflow.now(),
+        what=what,
+        sleep=sleep,
+    )
 
 
 async def poll_in_runs(

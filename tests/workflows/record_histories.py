@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import sys
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from tests.workflows.fake_aws import FakeAws
 from tests.workflows.regional_fake_aws import RegionalFakeAws
 from workflows import search_attributes
 from workflows.deployment import BlueGreenDeployment
-from workflows.long_wait import CHECKS_PER_RUN
+from workflows.long_wait import CHECKS_PER_RUN, INLINE_CHECKS
 from workflows.multi_region import MultiRegionDeployment
 from workflows.switch_back import SwitchBack
 
@@ -43,7 +44,9 @@ HISTORIES = Path(__file__).parent / "histories"
 CHILD = "--"
 """``<scenario>--<region>.json`` is a child of a multi-region scenario (ID ``…-<region>``)."""
 BAKE = {"duration": "10m", "poll_interval": "1m", "alarms": ["game-5xx"]}
-LONG_BAKE = {"duration": "30m", "poll_interval": "15s", "alarms": ["game-5xx"]}
+# Long enough to move to a child after INLINE_CHECKS checks, and to continue as new there.
+LONG_BAKE = {"duration": "1h", "poll_interval": "15s", "alarms": ["game-5xx"]}
+LONG_DRAIN = {"timeout": "48h", "poll_interval": "30s"}
 # Two waves over three regions; each region's colors have their own URLs.
 REGIONS = environment(
     waves=[["us-west-2"], ["us-east-1", "eu-west-1"]],
@@ -77,6 +80,8 @@ class Scenario:
     aws: Fakes
     arg: BaseModel = field(default_factory=deployment_request)
     signals: list[tuple[Phase, str, BaseModel]] = field(default_factory=list)
+    signal_after: timedelta | None = None
+    """Let this much time pass in the phase before signalling (to reach a wait's child)."""
 
 
 def scenarios() -> dict[str, Scenario]:
@@ -139,32 +144,31 @@ def scenarios() -> dict[str, Scenario]:
         ),
         # The waits in child workflows (workflow.patched: "health-in-child", "bake-in-child",
         # "drain-in-child"): one run, a run per CHECKS_PER_RUN checks, a rollback cancelling one.
-        "drained_in_child": Scenario(FakeAws(connections=[3, 1, 0])),
+        "drained_in_child": Scenario(FakeAws(connections=[3] * (INLINE_CHECKS + 5) + [0])),
         "health_timed_out_in_child": Scenario(FakeAws(healthy_after=None)),
-        "rolled_back_in_health_child": Scenario(
-            FakeAws(healthy_after=None),
-            signals=[(Phase.WAITING_FOR_HEALTH, "rollback", RollbackRequest(reason="x", by="b"))],
-        ),
         "drain_continued_as_new": Scenario(
-            FakeAws(connections=[5] * (CHECKS_PER_RUN + 10) + [0]),
-            deployment_request(environment(drain={"timeout": "48h", "poll_interval": "30s"})),
+            FakeAws(connections=[5] * (INLINE_CHECKS + CHECKS_PER_RUN + 10) + [0]),
+            deployment_request(environment(drain=LONG_DRAIN)),
         ),
         "rolled_back_in_drain": Scenario(
             FakeAws(connections=[4]),
-            signals=[(Phase.DRAINING, "rollback", RollbackRequest(reason="lag", by="bob"))],
+            deployment_request(environment(drain=LONG_DRAIN)),
+            [(Phase.DRAINING, "rollback", RollbackRequest(reason="lag", by="bob"))],
+            signal_after=timedelta(hours=1),
         ),
         "baked_in_child": Scenario(
             FakeAws(connections=[2, 0], alarms={"game-5xx": ["OK"]}),
             deployment_request(environment(bake=LONG_BAKE)),
         ),
         "alarm_fired_in_child": Scenario(
-            FakeAws(alarms={"game-5xx": ["OK", "OK", "ALARM"]}),
-            deployment_request(environment(bake=BAKE)),
+            FakeAws(alarms={"game-5xx": ["OK"] * (INLINE_CHECKS + 10) + ["ALARM"]}),
+            deployment_request(environment(bake=LONG_BAKE)),
         ),
         "rolled_back_in_bake_child": Scenario(
             FakeAws(alarms={"game-5xx": ["OK"]}),
-            deployment_request(environment(bake=BAKE)),
+            deployment_request(environment(bake=LONG_BAKE)),
             [(Phase.BAKING, "rollback", RollbackRequest(reason="desyncs", by="bob"))],
+            signal_after=timedelta(minutes=30),
         ),
         "multi_region_approved_with_search_attributes": Scenario(
             RegionalFakeAws.of(REGIONS),
@@ -185,8 +189,9 @@ def start_search_attributes(arg: BaseModel) -> TypedSearchAttributes | None:
     return search_attributes.at_start(arg.service, arg.environment, arg.version, regions)
 
 
-async def record_one(client: Client, name: str, scenario: Scenario) -> None:
+async def record_one(env: WorkflowEnvironment, name: str, scenario: Scenario) -> None:
     """Run one scenario to its end and write its history to ``histories/<name>.json``."""
+    client = env.client
     async with running_worker(client, scenario.aws) as task_queue:
         workflow: Any = {
             SwitchRequest: SwitchBack.run,
@@ -206,6 +211,8 @@ async def record_one(client: Client, name: str, scenario: Scenario) -> None:
             watched = client.get_workflow_handle(f"{handle.id}-{first}")
         for phase, signal, arg in scenario.signals:
             await wait_for_phase(watched, phase)
+            if scenario.signal_after:
+                await env.sleep(scenario.signal_after)
             await handle.signal(signal, arg)
         with contextlib.suppress(WorkflowFailureError):
             await handle.result()
@@ -271,7 +278,7 @@ async def record(names: list[str]) -> None:
     async with env:
         await register_search_attributes(env.client)
         for name in todo:
-            await record_one(env.client, name, wanted[name])
+            await record_one(env, name, wanted[name])
     if not todo:
         print("every scenario has a history; name one to re-record it")
 

@@ -1,9 +1,10 @@
 """Long waits stay small: a 48-hour drain polled every 30 s, on the time-skipping server.
 
 Temporal warns at 10,240 history events and stops a workflow at 51,200. Each poll costs about
-11 events, so the drain runs in a ``DrainConnections`` child that continues as new every
-CHECKS_PER_RUN checks; these tests walk every run's history and check none passes 2,000, while
-the latest count and the number of checks stay readable along the way.
+11 events, so a wait runs INLINE_CHECKS checks in the deployment and then moves to a child that
+continues as new every CHECKS_PER_RUN checks (workflows/long_wait.py); these tests walk every
+run's history and check none passes 2,000, while the latest result and the number of checks
+stay readable along the way.
 """
 
 import math
@@ -21,8 +22,9 @@ from tests.factories import deployment_request, environment
 from tests.workflows.driving import outcome, running_worker, start, wait_for_phase
 from tests.workflows.fake_aws import FakeAws
 from workflows.bake import WatchBakeAlarms
+from workflows.deployment import BlueGreenDeployment
 from workflows.drain import DrainConnections
-from workflows.long_wait import CHECKS_PER_RUN
+from workflows.long_wait import CHECKS_PER_RUN, INLINE_CHECKS
 
 MAX_EVENTS = 2_000
 DRAIN = {"timeout": "48h", "poll_interval": "30s"}
@@ -55,6 +57,17 @@ async def skip(env: WorkflowEnvironment, duration: timedelta) -> None:
         duration -= step
 
 
+def counted(runs: list[WorkflowHistory], activity: str | None = None) -> int:
+    """The activities scheduled in ``runs`` (named ``activity``, if given)."""
+    return sum(
+        1
+        for run in runs
+        for event in run.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and activity in (None, event.activity_task_scheduled_event_attributes.activity_type.name)
+    )
+
+
 async def current_details(client: Client, workflow_id: str) -> str:
     """What the Web UI shows as the workflow's current details."""
     metadata = await client.get_workflow_handle(workflow_id).query(
@@ -72,15 +85,19 @@ async def test_a_48_hour_drain_polled_every_30_s_keeps_every_history_under_2000_
     request = deployment_request(environment(drain=DRAIN))
     async with running_worker(client, aws) as task_queue:
         handle = await start(client, task_queue, request)
-        draining = await wait_for_phase(handle, Phase.DRAINING)
+        await wait_for_phase(handle, Phase.DRAINING)
         drain_id = f"{handle.id}-drain"
-        assert draining.watch_workflow_id == drain_id
-        # A day into the drain, both the checks so far and the latest count are readable.
+        # A day into the drain, both the checks so far and the latest count are readable: in the
+        # child's details and query, and the deployment's details say where to look.
         await skip(time_skipping, timedelta(hours=24))
         midway = await client.get_workflow_handle(drain_id).query(DrainConnections.progress)
         details = await current_details(client, drain_id)
+        deployment_details = await current_details(client, handle.id)
+        status = await handle.query(BlueGreenDeployment.status)
         final = await outcome(handle)
 
+    assert status.watching() == drain_id
+    assert f"the checks go on in `{drain_id}`" in deployment_details
     assert 24 * 120 - 10 <= midway.checks <= 24 * 120 + 10
     assert midway.last is not None and midway.last.count == 40
     assert f"- {midway.checks} checks so far, every 30s" in details
@@ -95,35 +112,46 @@ async def test_a_48_hour_drain_polled_every_30_s_keeps_every_history_under_2000_
 
     deployment = await handle.fetch_history()
     drain = await every_run(client, drain_id)
-    assert len(drain) == math.ceil(final.connection_checks / CHECKS_PER_RUN)
+    assert len(drain) == math.ceil((final.connection_checks - INLINE_CHECKS) / CHECKS_PER_RUN)
     sizes = [len(run.events) for run in [deployment, *drain]]
     assert max(sizes) < MAX_EVENTS, sizes
-    # The checks really are in the drain's runs, not hidden elsewhere.
-    scheduled = sum(
-        1
-        for run in drain
-        for event in run.events
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    )
-    assert scheduled == final.connection_checks
+    # The first checks are in the deployment's history, every other one in the drain's runs.
+    assert counted(drain) == final.connection_checks - INLINE_CHECKS
+    assert counted([deployment], "count_connections") == INLINE_CHECKS
 
 
-async def test_the_deployment_shows_where_its_drain_is_counted(
+async def test_usual_waits_stay_in_the_deployment_and_its_history_stays_small(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     client = time_skipping.client
-    request = deployment_request(environment(drain=DRAIN))
-    async with running_worker(client, FakeAws(connections=[7, 7, 0])) as task_queue:
+    # Each wait takes as many checks as it may without moving to a child.
+    aws = FakeAws(
+        healthy_after=INLINE_CHECKS,
+        alarms={"game-5xx": ["OK"]},
+        connections=[9] * (INLINE_CHECKS - 1) + [0],
+    )
+    bake = {
+        "duration": f"{15 * (INLINE_CHECKS - 1)}s",
+        "poll_interval": "15s",
+        "alarms": ["game-5xx"],
+    }
+    request = deployment_request(environment(drain=DRAIN, bake=bake))
+    async with running_worker(client, aws) as task_queue:
         handle = await start(client, task_queue, request)
-        await wait_for_phase(handle, Phase.DRAINING)
-        details = await current_details(client, handle.id)
         final = await outcome(handle)
+        history = await handle.fetch_history()
 
-    assert f"the latest count is in `{handle.id}-drain`" in details
     assert final.state == State.SUCCEEDED
-    assert final.connection_checks == 3
-    assert final.last_connections is not None and final.last_connections.count == 0
-    assert final.warnings == []
+    assert (final.health_checks, final.alarm_checks) == (INLINE_CHECKS, INLINE_CHECKS)
+    assert final.connection_checks == INLINE_CHECKS
+    assert final.watch_workflow_id is None
+    children = [
+        e
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+    ]
+    assert children == []
+    assert len(history.events) < MAX_EVENTS
 
 
 async def test_a_rollback_in_a_long_drain_stops_the_drain_and_keeps_its_last_count(
@@ -155,15 +183,15 @@ async def test_a_long_bake_watches_its_alarms_in_runs_that_stay_small(
     time_skipping: WorkflowEnvironment,
 ) -> None:
     client = time_skipping.client
-    # A 2-hour bake, alarms read every 15 s (the default): 481 checks, five runs of the watch.
+    # A 2-hour bake, alarms read every 15 s (the default): 481 checks, 40 in the deployment,
+    # the rest in five runs of the watch.
     aws = FakeAws(alarms={"game-5xx": ["OK"]})
     bake = {"duration": "2h", "poll_interval": "15s", "alarms": ["game-5xx"]}
     request = deployment_request(environment(bake=bake))
     async with running_worker(client, aws) as task_queue:
         handle = await start(client, task_queue, request)
-        baking = await wait_for_phase(handle, Phase.BAKING)
+        await wait_for_phase(handle, Phase.BAKING)
         bake_id = f"{handle.id}-bake"
-        assert baking.watch_workflow_id == bake_id
         await skip(time_skipping, timedelta(hours=1))
         midway = await client.get_workflow_handle(bake_id).query(WatchBakeAlarms.progress)
         details = await current_details(client, bake_id)
@@ -177,7 +205,7 @@ async def test_a_long_bake_watches_its_alarms_in_runs_that_stay_small(
     assert final.alarm_checks == aws.alarm_checks - 1
     assert 2 * 240 - 1 <= final.alarm_checks <= 2 * 240 + 1
     runs = await every_run(client, bake_id)
-    assert len(runs) == math.ceil(final.alarm_checks / CHECKS_PER_RUN)
+    assert len(runs) == math.ceil((final.alarm_checks - INLINE_CHECKS) / CHECKS_PER_RUN)
     sizes = [len(run.events) for run in [await handle.fetch_history(), *runs]]
     assert max(sizes) < MAX_EVENTS, sizes
 
