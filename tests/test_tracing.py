@@ -91,9 +91,6 @@ async def client(
     return await connect(tracer=tracer)
 
 
-DRAIN_CHILD = "StartChildWorkflow:DrainConnections"
-
-
 class Tree:
     """The finished spans of one test, by name and by parent."""
 
@@ -141,19 +138,7 @@ class Tree:
         return False
 
     def assert_activities_chain(self, workflow_context: ReadableSpan, calls: list[str]) -> None:
-        """A StartActivity per call, child of the workflow's context, and its RunActivity.
-
-        The drain's counts run in its own child workflow (workflows/drain.py), whose span is a
-        child of the deployment's context, with the counts below it.
-        """
-        counts = [c for c in calls if c == "count_connections"]
-        drains = [s for s in self.children(workflow_context) if s.name == DRAIN_CHILD]
-        assert len(drains) == (1 if counts else 0), self.names()
-        for drain in drains:
-            self._assert_started_here(drain, counts)
-        self._assert_started_here(workflow_context, [c for c in calls if c != "count_connections"])
-
-    def _assert_started_here(self, workflow_context: ReadableSpan, calls: list[str]) -> None:
+        """A StartActivity per call, child of the workflow's context, and its RunActivity."""
         starts = [s for s in self.children(workflow_context) if s.name.startswith("StartActivity:")]
         assert Counter(s.name.removeprefix("StartActivity:") for s in starts) == Counter(calls)
         for start in starts:
