@@ -35,15 +35,16 @@ a worker's first deployment to a region creates its boto3 clients there (about 6
 each) and its first multi-region deployment loads the parent's code, which a long-running
 worker pays once.
 
-Reported: the median, min and max wall time of each kind, the ratio of the medians five
-regions / one region (the aim is at most 1.3 times), and where the time went, from the workflows'
-histories (server clock): the parent's start to its last child's start; the slowest region's
-workflow, with the sums of its workflow tasks' waits to be handed to the worker (scheduled →
-started) and runs on the worker, of its activities' runs, and the time from its last report to
-the parent (signal ``region_progress``) to its end, which it waits for; the last child's end to
-the parent's end; how many workflow tasks the deployment took, and the median wait and run of
-one. On Linux, the CPU seconds that the worker, the Temporal dev server and moto used during
-each deployment (from /proc): everything shares this machine, whose CPU count is printed.
+Reported: the median, min and max wall time of each kind, the ratio of the medians five regions /
+one region (the aim is at most 1.3 times), and where the time went, from the workflows' histories
+(server clock; every child's included, also the ``<id>-health``, ``-bake`` and ``-drain`` children
+a region's deployment starts for a wait that runs long): the parent's start to its last child's
+start; the slowest region's workflow, with the sums of its workflow tasks' waits to be handed to
+the worker (scheduled → started) and runs on the worker, of its activities' runs, and the time from
+its last report to the parent (signal ``region_progress``) to its end, which it waits for; the last
+child's end to the parent's end; how many workflow tasks the deployment took, and the median wait
+and run of one. On Linux, the CPU seconds that the worker, the Temporal dev server and moto used
+during each deployment (from /proc): everything shares this machine, whose CPU count is printed.
 
 Deployments run back to back, and so all three meet the dev server in the same state: its
 history service reads its transfer queue (what hands a workflow task to the worker, starts a
@@ -63,31 +64,28 @@ instead of the tables (progress goes to stderr either way).
 import argparse
 import asyncio
 import itertools
-import json
-import os
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 
-from bench._report import rounded, run_benchmark, stats, table, with_stats
+from bench import _report
+from bench._report import CpuMeter, TaskTimes, at
+from bench._stack import bench_stack, measure_on
 from cli.connection import task_queue
 from cli.deployments import deployment_id
-from local.processes import STATE_DIR, free_port, worker_log
-from local.stack import DEMO_REGIONS, REGION, LocalStack, local_stack
+from local.processes import STATE_DIR
+from local.stack import DEMO_REGIONS, REGION, LocalStack
 from local.state import mismatches, read_state
 from models.colors import other_color
-from models.config import BakeConfig, EnvironmentConfig
+from models.config import EnvironmentConfig
 from models.deployment import DeploymentRequest
 from models.multi_region import MultiRegionRequest
 from workflows.deployment import BlueGreenDeployment
@@ -120,79 +118,6 @@ KINDS = (ONE, PARENT_ONE, FIVE)
 KINDS_BY_KEY = {kind.key: kind for kind in KINDS}
 
 
-# --- CPU of the local environment's processes ---------------------------------------------------
-
-
-class CpuMeter:
-    """CPU seconds used so far by the worker, the dev server and moto (and their children).
-
-    Read from /proc: on systems without it, ``read`` returns nothing and the report says so.
-    """
-
-    NAMES: ClassVar[dict[str, str]] = {
-        "worker.py": "worker",
-        "start-dev": "Temporal",
-        "moto_server": "moto",
-    }
-    """A word of the process's command line → the name it is reported under."""
-
-    def __init__(self) -> None:
-        self._tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-        children = self._children()
-        self._roots: dict[str, int] = {}
-        for pid in children.get(os.getpid(), []):
-            words = self._cmdline(pid)
-            for word, name in self.NAMES.items():
-                if any(word in w for w in words):
-                    self._roots[name] = pid
-
-    def read(self) -> dict[str, float]:
-        """Process name → CPU seconds (user + system) of it and its descendants."""
-        children = self._children()
-        used: dict[str, float] = {}
-        for name, root in self._roots.items():
-            pids, total = [root], 0.0
-            while pids:
-                pid = pids.pop()
-                pids += children.get(pid, [])
-                total += self._cpu(pid)
-            used[name] = total
-        return used
-
-    @staticmethod
-    def _children() -> dict[int, list[int]]:
-        found: dict[int, list[int]] = {}
-        proc = Path("/proc")
-        if not proc.is_dir():
-            return found
-        for entry in proc.iterdir():
-            if entry.name.isdigit():
-                stat = CpuMeter._stat(int(entry.name))
-                if stat:
-                    found.setdefault(int(stat[1]), []).append(int(entry.name))
-        return found
-
-    @staticmethod
-    def _stat(pid: int) -> list[str]:
-        """The fields of /proc/PID/stat after the command name (state, ppid, …)."""
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            return []
-
-    @staticmethod
-    def _cmdline(pid: int) -> list[str]:
-        try:
-            return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-        except OSError:
-            return []
-
-    def _cpu(self, pid: int) -> float:
-        stat = self._stat(pid)
-        # utime and stime are the 14th and 15th fields of the whole line.
-        return (int(stat[11]) + int(stat[12])) / self._tick if len(stat) > 12 else 0.0
-
-
 # --- one deployment -----------------------------------------------------------------------------
 
 
@@ -215,7 +140,8 @@ class Sample:
     after_children: float | None
     """The last child closed → the parent closed."""
     workflow_tasks: int
-    """Workflow tasks completed, the parent's and every child's."""
+    """Workflow tasks completed, the parent's and every child's: the regions' workflows and the
+    children they start themselves (long health, bake and drain waits)."""
     task_wait: float
     """Median over those workflow tasks of scheduled → started: the server handing it over."""
     task_run: float
@@ -223,21 +149,12 @@ class Sample:
     activity_run: float
     """Median over the activities of started → completed: the worker calling moto or HTTP."""
     slowest_region: dict[str, float]
-    """The slowest region's workflow: the sums of its task waits, task runs and activity runs."""
+    """The slowest region's workflow and its own children: the sums of their task waits, task
+    runs and activity runs."""
     last_report: float | None
     """The slowest child: its last ``region_progress`` signal initiated → it closed."""
     cpu: dict[str, float] = field(default_factory=dict)
     """Process → CPU seconds used during the deployment (empty without /proc)."""
-
-
-def with_bake(env: EnvironmentConfig, seconds: float) -> EnvironmentConfig:
-    """``env`` with a bake of ``seconds`` watching its alarms; none at all (nor alarms) for 0."""
-    bake = (
-        env.bake.model_copy(update={"duration": timedelta(seconds=seconds)})
-        if seconds
-        else BakeConfig(duration=timedelta(0))
-    )
-    return env.model_copy(update={"bake": bake})
 
 
 async def start(
@@ -299,19 +216,15 @@ async def deploy(
         if problems:
             raise RuntimeError(f"{kind.label}, version {version}, {region}: {'; '.join(problems)}")
 
-    events = list((await handle.fetch_history()).events)
+    # The deployment's workflow, then every child, the regions' own children (<id>-health,
+    # -bake, -drain: long waits) included.
+    histories = await _report.histories(client, handle.id, handle.run_id)
+    events = histories[handle.id]
     children = child_times(events) if kind.parent else {}
-    histories = {handle.id: events}
-    for child_id in children:
-        fetched = await client.get_workflow_handle(child_id).fetch_history()
-        histories[child_id] = list(fetched.events)
-    tasks = TaskTimes()
-    for recorded in histories.values():
-        tasks.add(recorded)
+    tasks = TaskTimes(histories.values())
     # The region whose workflow took longest: the deployment waited for it.
     slowest_id = max(children, key=lambda c: children[c][1] - children[c][0], default=handle.id)
-    slowest = TaskTimes()
-    slowest.add(histories[slowest_id])
+    slowest = TaskTimes(_report.descendants(histories, slowest_id).values())
     sample = Sample(
         round=number,
         kind=kind.key,
@@ -331,7 +244,7 @@ async def deploy(
             "activity_runs": sum(slowest.activity_runs),
         },
         last_report=None,
-        cpu={name: cpu_after[name] - cpu_before.get(name, 0.0) for name in cpu_after},
+        cpu=_report.cpu_used(cpu_before, cpu_after),
     )
     if children:
         child = histories[slowest_id]
@@ -350,36 +263,8 @@ async def deploy(
     return sample
 
 
-def at(event: HistoryEvent) -> float:
-    """When the server recorded ``event``, in seconds since the epoch."""
-    return event.event_time.ToNanoseconds() / 1e9
-
-
-class TaskTimes:
-    """How long workflow tasks waited and ran, and activities ran, over several histories."""
-
-    def __init__(self) -> None:
-        self.task_waits: list[float] = []
-        self.task_runs: list[float] = []
-        self.activity_runs: list[float] = []
-
-    def add(self, events: Sequence[HistoryEvent]) -> None:
-        """Pair each started event with its scheduled one, each completed with its started."""
-        when = {e.event_id: at(e) for e in events}
-        for e in events:
-            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED:
-                scheduled = e.workflow_task_started_event_attributes.scheduled_event_id
-                self.task_waits.append(at(e) - when[scheduled])
-            elif e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-                started = e.workflow_task_completed_event_attributes.started_event_id
-                self.task_runs.append(at(e) - when[started])
-            elif e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-                started = e.activity_task_completed_event_attributes.started_event_id
-                self.activity_runs.append(at(e) - when[started])
-
-
 def child_times(events: Sequence[HistoryEvent]) -> dict[str, tuple[float, float]]:
-    """Child workflow ID → (started, closed), from the parent's history."""
+    """Child workflow ID → (started, closed), from the parent's history: its own children only."""
     started: dict[str, float] = {}
     closed: dict[str, float] = {}
     for e in events:
@@ -410,57 +295,33 @@ class Setup:
     server_config: dict[str, Any]
 
 
-@dataclass
-class Results:
-    setup: Setup
-    warmup: list[Sample]
-    samples: list[Sample]
+Results = _report.Sampled[Setup, Sample]
 
 
 def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
     """Start the local environment in five regions, measure, stop everything."""
-    with local_stack(
-        ui=False,
-        temporal_port=free_port(),
-        ui_port=None,
-        config_path=STATE_DIR / "bench" / "multi-region" / "deploy.toml",
-        players=0,
-        regions=DEMO_REGIONS,
-        dynamic_config=args.server_config,
-        say=say,
-    ) as stack:
-        try:
-            return asyncio.run(measure(stack, args, say))
-        except BaseException:
-            say(f"worker log: {worker_log(stack.temporal_address)}")
-            raise
+    config = STATE_DIR / "bench" / "multi-region" / "deploy.toml"
+    with bench_stack(config, say, server_config=args.server_config, regions=DEMO_REGIONS) as stack:
+        return measure_on(stack, lambda client: measure(client, stack, args, say), say)
 
 
 async def measure(
-    stack: LocalStack, args: argparse.Namespace, say: Callable[[str], None]
+    client: Client, stack: LocalStack, args: argparse.Namespace, say: Callable[[str], None]
 ) -> Results:
     """The warm-up, then every round; see the module's docstring."""
-    client = await Client.connect(
-        stack.temporal_address, namespace="default", data_converter=pydantic_data_converter
-    )
     configs = {
-        region: with_bake(stack.region_config(region), args.bake) for region in stack.regions
+        region: _report.with_bake(stack.region_config(region), args.bake)
+        for region in stack.regions
     }
     first = configs[REGION]
     results = Results(
         setup=Setup(
             rounds=args.rounds,
             regions=list(stack.regions),
-            cpus=os.cpu_count(),
-            health_poll=first.health.poll_interval.total_seconds(),
-            drain_poll=first.drain.poll_interval.total_seconds(),
-            integration_checks=[check.url for check in first.integration_checks],
             bake=first.bake.duration.total_seconds(),
             bake_poll=first.bake.poll_interval.total_seconds() if args.bake else None,
-            server_config=dict(args.server_config),
+            **_report.deployment_setup(first, args.server_config),
         ),
-        warmup=[],
-        samples=[],
     )
     cpu = CpuMeter()
     versions = itertools.count(FIRST_VERSION)
@@ -507,10 +368,8 @@ def breakdown(samples: Sequence[Sample]) -> dict[str, dict[str, dict[str, float]
             measures["slowest_last_report"] = [s.last_report or 0.0 for s in mine]
             measures["children_started"] = [s.children_started or 0.0 for s in mine]
             measures["after_children"] = [s.after_children or 0.0 for s in mine]
-        for name in CpuMeter.NAMES.values():
-            if all(name in s.cpu for s in mine):
-                measures[f"cpu_{name}"] = [s.cpu[name] for s in mine]
-        out[kind.key] = {name: stats(values) for name, values in measures.items()}
+        measures.update(_report.cpu_measures([s.cpu for s in mine], CpuMeter.NAMES.values()))
+        out[kind.key] = {name: _report.stats(values) for name, values in measures.items()}
     return out
 
 
@@ -525,7 +384,7 @@ def summary(results: Results) -> dict[str, Any]:
     return {
         "kinds": figures,
         "ratio": wall[FIVE.key] / wall[ONE.key],
-        "ratio_per_round": stats(per_round),
+        "ratio_per_round": _report.stats(per_round),
         "ratio_five_to_parent_one": wall[FIVE.key] / wall[PARENT_ONE.key],
         "ratio_parent_one_to_one": wall[PARENT_ONE.key] / wall[ONE.key],
         "aim": AIM,
@@ -534,13 +393,7 @@ def summary(results: Results) -> dict[str, Any]:
 
 def as_json(results: Results) -> str:
     """One JSON document: the setup, every sample (the warm-up apart) and the summary."""
-    document = {
-        "setup": asdict(results.setup),
-        "warmup": [asdict(s) for s in results.warmup],
-        "samples": [asdict(s) for s in results.samples],
-        "summary": summary(results),
-    }
-    return json.dumps(rounded(document), indent=2)
+    return _report.json_text({**asdict(results), "summary": summary(results)})
 
 
 def report(results: Results) -> str:
@@ -548,10 +401,8 @@ def report(results: Results) -> str:
     s = results.setup
     figures = summary(results)
     kinds = figures["kinds"]
-    server = ", ".join(f"{k}={v}" for k, v in s.server_config.items()) or "its defaults"
     lines = [
-        f"multi-region benchmark: {s.rounds} rounds on the local environment (Temporal dev server"
-        f" with {server}, moto, one worker; {s.cpus} CPUs shared by all of them)",
+        _report.environment_line("multi-region", s.rounds, s.server_config, s.cpus),
         f"regions: {', '.join(s.regions)}; health and drain polled every {s.health_poll:g}s,"
         f" healthy at the first check; integration check {', '.join(s.integration_checks)};"
         f" {bake_text(s.bake, s.bake_poll)}; no players",
@@ -573,9 +424,9 @@ def report(results: Results) -> str:
             by_kind[ONE.key], by_kind[PARENT_ONE.key], by_kind[FIVE.key], strict=True
         )
     ]
-    lines += table(
+    lines += _report.table(
         ["round", "order", *(kind.label for kind in KINDS), "five / one"],
-        with_stats(
+        _report.with_stats(
             rows,
             [
                 None,
@@ -618,10 +469,7 @@ def report(results: Results) -> str:
             else:
                 cells.append(f"{value['median']:.3f}")
         detail_rows.append([label, *cells])
-    # Labels to the left: padded to one width, right-aligning them changes nothing.
-    width = max(len(row[0]) for row in detail_rows)
-    detail_rows = [[row[0].ljust(width), *row[1:]] for row in detail_rows]
-    lines += ["  " + line for line in table(["", *(kind.label for kind in KINDS)], detail_rows)]
+    lines += _report.labelled_table(["", *(kind.label for kind in KINDS)], detail_rows)
     if not any(k.startswith("cpu_") for k in kinds[ONE.key]):
         lines.append("  (no CPU figures: /proc is not available here)")
     ratio = figures["ratio"]
@@ -642,24 +490,12 @@ def bake_text(bake: float, poll: float | None) -> str:
     return f"a {bake:g}s bake (alarms read every {poll:g}s)" if bake and poll else "no bake"
 
 
-def server_setting(text: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` → (KEY, VALUE as JSON where it parses, else the string)."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.multi_region",
-        description="A five-region deployment next to the same deployment in one region, locally.",
+    parser = _report.arguments(
+        "python -m bench.multi_region",
+        "A five-region deployment next to the same deployment in one region, locally.",
+        DEFAULT_ROUNDS,
     )
-    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="default: %(default)s")
-    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument(
         "--bake",
         type=float,
@@ -667,26 +503,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="SECONDS",
         help="bake every deployment this long, watching the demo's alarm (default: no bake)",
     )
-    parser.add_argument(
-        "--server-config",
-        type=server_setting,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="dynamic config for the Temporal dev server (repeatable)",
-    )
-    args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    _report.add_server_config(parser)
+    args = _report.parse(parser, argv)
     if args.bake < 0:
         parser.error("--bake must not be negative")
-    args.server_config = dict(args.server_config)
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 when every deployment did what it should."""
-    return run_benchmark(parse_args(argv), run, as_json, report)
+    return _report.run_benchmark(parse_args(argv), run, as_json, report)
 
 
 if __name__ == "__main__":

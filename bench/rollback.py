@@ -54,7 +54,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -62,14 +62,15 @@ import boto3
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
-from bench._report import rounded, run_benchmark, stats, table, with_stats
+from bench import _report
+from bench._report import stats, table, with_stats
+from bench._stack import bench_stack, deployment_request, measure_on
 from cli.connection import task_queue
 from cli.deployments import Handle, final_status, query_status, start
 from local.aws_resources import DemoResources
-from local.processes import STATE_DIR, free_port, worker_log
-from local.stack import LocalStack, local_stack
+from local.processes import STATE_DIR
+from local.stack import LocalStack
 from local.state import mismatches, read_state
 from models.colors import COLORS, Color, other_color
 from models.config import BakeConfig, EnvironmentConfig, expand_url
@@ -250,14 +251,7 @@ class RedeploySample:
 
 def request(stack: LocalStack, env: EnvironmentConfig, version: str) -> DeploymentRequest:
     """A deployment of ``version`` (image game:VERSION) to the stack's environment."""
-    return DeploymentRequest(
-        service=stack.resources.service,
-        environment=stack.environment,
-        version=version,
-        image=f"{stack.resources.service}:{version}",
-        target=env,
-        requested_by=BY,
-    )
+    return deployment_request(stack.resources.service, stack.environment, env, version, BY)
 
 
 async def wait_for_phase(handle: Handle, phase: Phase, timeout: float) -> DeploymentStatus:
@@ -399,7 +393,7 @@ def rollback_timeline(events: Sequence[HistoryEvent], since: float) -> dict[str,
     """Seconds after ``since`` (wall clock) of the steps in TIMELINE_STEPS, read from history."""
 
     def at(event: HistoryEvent) -> float:
-        return event.event_time.ToNanoseconds() / 1e9 - since
+        return _report.at(event) - since
 
     out: dict[str, float] = {}
     accepted = next(
@@ -476,29 +470,16 @@ class Results:
 
 def run(args: argparse.Namespace, say: Callable[[str], None]) -> Results:
     """Start the local environment, measure ``args.rounds`` rounds, stop everything."""
-    with local_stack(
-        ui=False,
-        temporal_port=free_port(),
-        ui_port=None,
-        config_path=STATE_DIR / "bench" / "deploy.toml",
-        players=0,  # seated by seat_players before each deployment
-        game_seconds=args.game_seconds,
-        say=say,
-    ) as stack:
-        try:
-            return asyncio.run(measure(stack, args, say))
-        except BaseException:
-            say(f"worker log: {worker_log(stack.temporal_address)}")
-            raise
+    # No players at the start: seat_players seats them before each deployment.
+    config = STATE_DIR / "bench" / "deploy.toml"
+    with bench_stack(config, say, game_seconds=args.game_seconds) as stack:
+        return measure_on(stack, lambda client: measure(client, stack, args, say), say)
 
 
 async def measure(
-    stack: LocalStack, args: argparse.Namespace, say: Callable[[str], None]
+    client: Client, stack: LocalStack, args: argparse.Namespace, say: Callable[[str], None]
 ) -> Results:
     """Every round of (a) then (b); see the module's docstring."""
-    client = await Client.connect(
-        stack.temporal_address, namespace="default", data_converter=pydantic_data_converter
-    )
     env = stack.environment_config()
     # (a): the demo's config with a long bake; (b): the same with none, as the original had.
     baking = env.model_copy(
@@ -579,12 +560,12 @@ def summary(results: Results) -> dict[str, Any]:
 def as_json(results: Results) -> str:
     """One JSON document: the setup, every sample and the summary (seconds, to the microsecond)."""
     document = {
-        "setup": asdict(results.setup),
-        "rollback_during_bake": [asdict(s) for s in results.rollbacks],
-        "redeploy_previous_version": [asdict(s) for s in results.redeploys],
+        "setup": results.setup,
+        "rollback_during_bake": results.rollbacks,
+        "redeploy_previous_version": results.redeploys,
         "summary": summary(results),
     }
-    return json.dumps(rounded(document), indent=2)
+    return _report.json_text(document)
 
 
 def report(results: Results) -> str:
@@ -701,12 +682,11 @@ def report(results: Results) -> str:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.rollback",
-        description="Rollback during the bake vs. redeploying the previous version, locally.",
+    parser = _report.arguments(
+        "python -m bench.rollback",
+        "Rollback during the bake vs. redeploying the previous version, locally.",
+        DEFAULT_ROUNDS,
     )
-    parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help="default: %(default)s")
-    parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
     parser.add_argument(
         "--players",
         type=int,
@@ -725,9 +705,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=DEFAULT_WATCH_INTERVAL,
         help="seconds between two reads of the weights (default: %(default)s)",
     )
-    args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error("--rounds must be at least 1")
+    args = _report.parse(parser, argv)
     if args.players < 0 or args.game_seconds <= 0 or args.watch_interval < 0:
         parser.error("--players, --game-seconds and --watch-interval must not be negative")
     return args
@@ -735,7 +713,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; 0 when every round did what it should."""
-    return run_benchmark(parse_args(argv), run, as_json, report)
+    return _report.run_benchmark(parse_args(argv), run, as_json, report)
 
 
 if __name__ == "__main__":
