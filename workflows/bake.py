@@ -14,9 +14,9 @@ with workflow.unsafe.imports_passed_through():
     from models.bake import BakeProgress, BakeRequest
     from models.durations import format_duration
     from models.observations import AlarmState
-    from workflows.calls import Calls
+    from workflows.calls import Calls, StepFailed
     from workflows.details import checks
-    from workflows.long_wait import poll_in_runs
+    from workflows.long_wait import child_failure, poll_in_runs
 
 
 async def read_alarms(calls: Calls, request: AlarmsInput) -> list[AlarmState]:
@@ -75,6 +75,8 @@ class WatchBakeAlarms:
         except asyncio.CancelledError:
             # The deployment is rolling back: it records what the bake saw last.
             workflow.logger.info("bake of %s stopped: rolling back", request.deployment_id)
+        except StepFailed as failure:
+            raise child_failure(failure) from None
         return self._progress
 
 

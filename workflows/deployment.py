@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.drain import DrainConnections, count_clients
     from workflows.environment import EnvironmentSteps
     from workflows.health import WaitUntilHealthy, on_revision
-    from workflows.long_wait import wait_inline_then_in_child
+    from workflows.long_wait import step_failed, wait_inline_then_in_child
     from workflows.options import CALL_RETRY, RESTORE_RETRY
     from workflows.refusals import ignored, reject
 
@@ -554,14 +554,19 @@ class BlueGreenDeployment:
         )
 
         async def watched() -> ProgressT:
-            progress: ProgressT = await child
+            try:
+                progress: ProgressT = await child
+            except ChildWorkflowError as err:
+                raise step_failed(err) from err
             record(progress)
             return progress
 
         self._watching = watching = asyncio.ensure_future(watched())
-        progress = await self._calls.abandonable(watching)
-        self._watching = None
-        return progress
+        try:
+            return await self._calls.abandonable(watching)
+        finally:
+            if watching.done():  # else a rollback abandoned it: _stop_watching waits for it
+                self._watching = None
 
     async def _stop_watching(self) -> None:
         """After a rollback in a long wait, let its child record what it saw last.

@@ -12,9 +12,9 @@ with workflow.unsafe.imports_passed_through():
     from activities import ecs
     from models.health import HealthProgress, HealthRequest
     from models.observations import HealthObservation
-    from workflows.calls import Calls
+    from workflows.calls import Calls, StepFailed
     from workflows.details import checks
-    from workflows.long_wait import poll_in_runs
+    from workflows.long_wait import child_failure, poll_in_runs
 
 
 def on_revision(seen: HealthObservation, task_definition_arn: str | None) -> HealthObservation:
@@ -74,6 +74,8 @@ class WaitUntilHealthy:
         except asyncio.CancelledError:
             # The deployment is rolling back: it records what the wait saw last.
             workflow.logger.info("health wait of %s stopped: rolling back", request.deployment_id)
+        except StepFailed as failure:
+            raise child_failure(failure) from None
         return self._progress
 
 

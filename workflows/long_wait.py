@@ -17,8 +17,10 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from workflows.calls import StepFailed
     from workflows.waiting import poll_until
 
 CHECKS_PER_RUN = 100
@@ -97,3 +99,18 @@ async def poll_in_runs(
     return await poll_until(
         counted, poll_interval=poll_interval, timeout=until - workflow.now(), what=what
     )
+
+
+def child_failure(failure: StepFailed) -> ApplicationError:
+    """A step that failed in a wait's child (an AccessDenied on a health check, say), as the
+    child's own failure: raised as it is, it would fail the workflow task and be retried
+    forever, and the deployment would hang instead of putting production back."""
+    return ApplicationError(failure.reason, type=failure.error_type, non_retryable=True)
+
+
+def step_failed(err: ChildWorkflowError) -> StepFailed:
+    """A wait's child that failed, as the deployment's StepFailed: production is put back."""
+    cause = err.cause
+    reason = cause.message if isinstance(cause, FailureError) else str(err)
+    error_type = cause.type if isinstance(cause, ApplicationError) and cause.type else None
+    return StepFailed(reason, error_type or "WaitFailed")

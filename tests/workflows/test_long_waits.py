@@ -8,16 +8,21 @@ stay readable along the way.
 """
 
 import math
+from dataclasses import dataclass
 from datetime import timedelta
 
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from models.activities import AlarmsInput, CheckHealthInput
 from models.deployment import Phase, State
 from models.drain import DrainProgress
 from models.messages import RollbackRequest
+from models.observations import AlarmState, HealthObservation
 from tests.factories import deployment_request, environment
 from tests.workflows.driving import outcome, running_worker, start, wait_for_phase
 from tests.workflows.fake_aws import FakeAws
@@ -227,3 +232,62 @@ async def test_an_alarm_in_a_long_bake_rolls_back_with_its_reason(
     assert "alarm game-5xx is in ALARM" in final.report.reason
     assert final.alarm_checks == 151
     assert aws.weights == {"blue": 100, "green": 0}
+
+
+DENIED = ApplicationError(
+    "AccessDeniedException: not authorized", type="AccessDenied", non_retryable=True
+)
+
+
+@dataclass
+class DeniedInTheChild(FakeAws):
+    """Health checks and alarm reads denied from ``denied_from`` on: after the wait's move."""
+
+    denied_from: int = INLINE_CHECKS + 1
+
+    @activity.defn(name="check_health")
+    async def check_health(self, arg: CheckHealthInput) -> HealthObservation:
+        if self.health_checks + 1 >= self.denied_from:
+            raise DENIED
+        return await super().check_health(arg)
+
+    @activity.defn(name="read_alarm_states")
+    async def read_alarm_states(self, arg: AlarmsInput) -> list[AlarmState]:
+        if self.alarm_checks + 1 >= self.denied_from:
+            raise DENIED
+        return await super().read_alarm_states(arg)
+
+
+async def test_a_step_failing_in_the_health_wait_child_fails_the_deployment_and_restores(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    client = time_skipping.client
+    aws = DeniedInTheChild(healthy_after=None)
+    async with running_worker(client, aws) as task_queue:
+        final = await outcome(await start(client, task_queue))
+
+    # Not a hang: the child fails, and the deployment puts the new color back to zero.
+    assert final.state == State.FAILED
+    assert final.report is not None and final.report.phase == Phase.WAITING_FOR_HEALTH
+    assert "is green healthy?: AccessDeniedException: not authorized" in final.report.reason
+    assert final.report.error_type == "AccessDenied"
+    assert aws.weights == {"blue": 100, "green": 0}
+    assert (aws.desired["blue"], aws.desired["green"]) == (2, 0)
+
+
+async def test_a_step_failing_in_the_bake_child_rolls_back(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    client = time_skipping.client
+    # The first read is the check before deploying; the 41 after it are the bake's own.
+    aws = DeniedInTheChild(alarms={"game-5xx": ["OK"]}, denied_from=INLINE_CHECKS + 2)
+    bake = {"duration": "2h", "poll_interval": "15s", "alarms": ["game-5xx"]}
+    request = deployment_request(environment(bake=bake))
+    async with running_worker(client, aws) as task_queue:
+        final = await outcome(await start(client, task_queue, request))
+
+    assert final.state == State.ROLLED_BACK
+    assert final.report is not None and final.report.phase == Phase.BAKING
+    assert "AccessDeniedException: not authorized" in final.report.reason
+    assert aws.weights == {"blue": 100, "green": 0}
+    assert aws.active == "blue"
