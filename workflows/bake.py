@@ -4,8 +4,6 @@ See workflows/long_wait.py. The latest alarm states and the number of checks are
 workflow's current details in the Web UI, and in its ``progress`` query.
 """
 
-import asyncio
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -14,9 +12,9 @@ with workflow.unsafe.imports_passed_through():
     from models.bake import BakeProgress, BakeRequest
     from models.durations import format_duration
     from models.observations import AlarmState
-    from workflows.calls import Calls, StepFailed
+    from workflows.calls import Calls
     from workflows.details import checks
-    from workflows.long_wait import child_failure, poll_in_runs
+    from workflows.long_wait import run_child_wait
 
 
 async def read_alarms(calls: Calls, request: AlarmsInput) -> list[AlarmState]:
@@ -62,21 +60,7 @@ class WatchBakeAlarms:
             workflow.set_current_details(_describe(request, self._progress))
             return bool(firing(states))
 
-        try:
-            self._progress.fired = await poll_in_runs(
-                alarm_fired,
-                poll_interval=request.poll_interval,
-                until=request.until,
-                what="alarm",
-                continue_as_new=lambda: workflow.continue_as_new(
-                    request.model_copy(update={"progress": self._progress})
-                ),
-            )
-        except asyncio.CancelledError:
-            # The deployment is rolling back: it records what the bake saw last.
-            workflow.logger.info("bake of %s stopped: rolling back", request.deployment_id)
-        except StepFailed as failure:
-            raise child_failure(failure) from None
+        self._progress.fired = await run_child_wait(alarm_fired, request, self._progress, "alarm")
         return self._progress
 
 

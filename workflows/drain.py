@@ -4,8 +4,6 @@ See workflows/long_wait.py. The latest count and the number of checks are in thi
 current details in the Web UI, and in its ``progress`` query.
 """
 
-import asyncio
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -17,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from models.observations import ConnectionCount
     from workflows.calls import Calls, StepFailed
     from workflows.details import checks
-    from workflows.long_wait import poll_in_runs
+    from workflows.long_wait import run_child_wait
 
 
 async def count_clients(calls: Calls, request: ConnectionsInput, color: Color) -> ConnectionCount:
@@ -63,21 +61,9 @@ class DrainConnections:
             workflow.set_current_details(_describe(request, self._progress))
             return seen.count == 0
 
-        try:
-            self._progress.drained = await poll_in_runs(
-                is_drained,
-                poll_interval=request.poll_interval,
-                until=request.until,
-                what=f"{request.color} connections",
-                continue_as_new=lambda: workflow.continue_as_new(
-                    request.model_copy(update={"progress": self._progress})
-                ),
-            )
-        except asyncio.CancelledError:
-            # The deployment was rolled back: it records what the drain saw last.
-            workflow.logger.info(
-                "drain of %s stopped: the deployment is rolling back", request.color
-            )
+        self._progress.drained = await run_child_wait(
+            is_drained, request, self._progress, f"{request.color} connections"
+        )
         return self._progress
 
 

@@ -4,17 +4,15 @@ The latest observation and the number of checks are in this workflow's current d
 Web UI, and in its ``progress`` query.
 """
 
-import asyncio
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities import ecs
     from models.health import HealthProgress, HealthRequest
     from models.observations import HealthObservation
-    from workflows.calls import Calls, StepFailed
+    from workflows.calls import Calls
     from workflows.details import checks
-    from workflows.long_wait import child_failure, poll_in_runs
+    from workflows.long_wait import run_child_wait
 
 
 def on_revision(seen: HealthObservation, task_definition_arn: str | None) -> HealthObservation:
@@ -61,21 +59,9 @@ class WaitUntilHealthy:
             workflow.set_current_details(_describe(request, self._progress))
             return seen.healthy
 
-        try:
-            self._progress.healthy = await poll_in_runs(
-                is_healthy,
-                poll_interval=request.poll_interval,
-                until=request.until,
-                what=f"{request.color} health",
-                continue_as_new=lambda: workflow.continue_as_new(
-                    request.model_copy(update={"progress": self._progress})
-                ),
-            )
-        except asyncio.CancelledError:
-            # The deployment is rolling back: it records what the wait saw last.
-            workflow.logger.info("health wait of %s stopped: rolling back", request.deployment_id)
-        except StepFailed as failure:
-            raise child_failure(failure) from None
+        self._progress.healthy = await run_child_wait(
+            is_healthy, request, self._progress, f"{request.color} health"
+        )
         return self._progress
 
 

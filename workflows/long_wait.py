@@ -12,9 +12,10 @@ about 1,500 events however long the waits. The deployment awaits the child's res
 cancels it, and the child answers by returning what it saw last.
 """
 
-from collections.abc import Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn, Protocol, Self
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
@@ -99,6 +100,43 @@ async def poll_in_runs(
     return await poll_until(
         counted, poll_interval=poll_interval, timeout=until - workflow.now(), what=what
     )
+
+
+class ChildWaitRequest(Protocol):
+    """What a wait's child is asked: its pace, its deadline, and the progress it carries."""
+
+    poll_interval: timedelta
+    until: datetime
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """The request for the next run, with ``update`` (the progress) in it."""
+        ...
+
+
+async def run_child_wait(
+    check: Callable[[], Awaitable[bool]], request: ChildWaitRequest, progress: Any, what: str
+) -> bool:
+    """The body of a wait's child workflow: ``check`` until it passes (True) or ``request.until``
+    (False), continuing as new with ``progress`` carried in the request.
+
+    A cancel is the deployment rolling back: the child ends normally (False), so that the
+    deployment can record ``progress`` as its last word. A step that failed fails the child.
+    """
+    try:
+        return await poll_in_runs(
+            check,
+            poll_interval=request.poll_interval,
+            until=request.until,
+            what=what,
+            continue_as_new=lambda: workflow.continue_as_new(
+                request.model_copy(update={"progress": progress})
+            ),
+        )
+    except asyncio.CancelledError:
+        workflow.logger.info("%s checks stopped: the deployment is rolling back", what)
+        return False
+    except StepFailed as failure:
+        raise child_failure(failure) from None
 
 
 def child_failure(failure: StepFailed) -> ApplicationError:
