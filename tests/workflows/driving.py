@@ -92,13 +92,38 @@ async def signalled_in(
     signal: Any,
     arg: Any,
     request: DeploymentRequest | None = None,
+    *,
+    between_activities: bool = False,
 ) -> DeploymentStatus:
-    """Start a deployment, send it ``signal`` once it is in ``phase``, and return how it ended."""
+    """Start a deployment, send it ``signal`` once it is in ``phase`` (and, with
+    ``between_activities``, waiting between two checks), and return how it ended."""
     async with running_worker(client, aws) as task_queue:
         handle = await start(client, task_queue, request)
         await wait_for_phase(handle, phase)
+        if between_activities:
+            await wait_until_between_activities(handle)
         await handle.signal(signal, arg)
         return await outcome(handle)
+
+
+async def wait_until_between_activities(
+    handle: WorkflowHandle[Any, Any], seconds: float = 30
+) -> None:
+    """Poll until no activity of the workflow is scheduled or running: it waits on a timer or a
+    condition, so that a message sent now cannot cross an activity's completion.
+
+    A rollback cancels the read in flight. If that read completes while the workflow task
+    carrying the cancel is out, Temporal accepts the cancel (the completion is buffered), but the
+    time-skipping test server refuses the task ("ACTIVITY_UNKNOWN for scheduledEventId=…"),
+    never hands it out again, and its clock stops for every later test of the session. A test
+    that means to interrupt a wait sends its message from here.
+    """
+    for _ in range(int(seconds / 0.05)):
+        description = await handle.describe()
+        if not description.raw_description.pending_activities:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{handle.id} kept an activity going for {seconds} s")
 
 
 def phases(status: DeploymentStatus) -> list[Phase]:

@@ -198,6 +198,7 @@ async def test_rollback_during_the_bake_moves_traffic_back_before_anything_else(
         BlueGreenDeployment.rollback_signal,
         ROLLBACK,
         request(bake=bake),
+        between_activities=True,
     )
 
     assert status.state == State.ROLLED_BACK
@@ -221,7 +222,12 @@ async def test_rollback_during_the_drain_moves_traffic_back_to_the_old_color(
 ) -> None:
     aws = FakeAws(connections=[7])
     status = await signalled_in(
-        time_skipping.client, aws, Phase.DRAINING, BlueGreenDeployment.rollback_signal, ROLLBACK
+        time_skipping.client,
+        aws,
+        Phase.DRAINING,
+        BlueGreenDeployment.rollback_signal,
+        ROLLBACK,
+        between_activities=True,
     )
 
     assert status.state == State.ROLLED_BACK

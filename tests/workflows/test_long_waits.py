@@ -24,7 +24,13 @@ from models.drain import DrainProgress
 from models.messages import RollbackRequest
 from models.observations import AlarmState, HealthObservation
 from tests.factories import deployment_request, environment
-from tests.workflows.driving import outcome, running_worker, start, wait_for_phase
+from tests.workflows.driving import (
+    outcome,
+    running_worker,
+    start,
+    wait_for_phase,
+    wait_until_between_activities,
+)
 from tests.workflows.fake_aws import FakeAws
 from workflows.bake import WatchBakeAlarms
 from workflows.deployment import BlueGreenDeployment
@@ -169,6 +175,7 @@ async def test_a_rollback_in_a_long_drain_stops_the_drain_and_keeps_its_last_cou
         handle = await start(client, task_queue, request)
         await wait_for_phase(handle, Phase.DRAINING)
         await skip(time_skipping, timedelta(hours=3))
+        await wait_until_between_activities(client.get_workflow_handle(f"{handle.id}-drain"))
         await handle.signal("rollback", RollbackRequest(reason="desyncs", by="bob"))
         final = await outcome(handle)
         drain = client.get_workflow_handle(f"{handle.id}-drain", result_type=DrainProgress)

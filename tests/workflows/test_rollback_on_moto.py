@@ -33,7 +33,14 @@ from models.observations import RouterWeights
 from models.switch import SwitchRequest, SwitchResult
 from sample_service.game_server import GameServer, make_server
 from tests.workflows.compensation import AFTER_SWITCH, BEFORE_SWITCH
-from tests.workflows.driving import Handle, outcome, phases, start, wait_for_phase
+from tests.workflows.driving import (
+    Handle,
+    outcome,
+    phases,
+    start,
+    wait_for_phase,
+    wait_until_between_activities,
+)
 from tests.workflows.on_moto import (
     LONG_BAKE,
     NOWHERE,
@@ -261,6 +268,8 @@ async def test_rollback_during_the_drain_puts_traffic_back_on_blue_with_its_play
     )
     handle = await deployments.start(env)
     await wait_for_phase(handle, Phase.DRAINING)
+    # After the first count, on the drain's timer: see wait_until_between_activities.
+    await wait_until_between_activities(handle)
     status = await roll_back(handle)
 
     assert status.last_connections is not None
