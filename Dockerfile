@@ -11,10 +11,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# The dependencies first, in their own layer: they change less often than the code.
-# (pyproject.toml declares no packages: `pip install .` installs the dependencies only.)
-COPY pyproject.toml README.md ./
-RUN pip install .
+# The dependencies first, in their own layer: they change less often than the code. The exact
+# versions that were tested (requirements.lock, from pyproject.toml's ranges by `make lock`).
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
 
 # The code: everything .dockerignore lets through (no tests, benchmarks, virtualenv or state).
 COPY . .

@@ -1,15 +1,18 @@
-# Everything runs from the project's own virtualenv, created on first use.
+# Everything runs from the project's own virtualenv, created on first use with PYTHON
+# (3.11 or newer; `make test PYTHON=python3.13`), holding the exact versions of
+# requirements-dev.lock. A virtualenv of another Python is made anew.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+STAMP  := $(VENV)/.installed-$(PYTHON_VERSION)-$(shell cat pyproject.toml requirements-dev.lock | cksum | cut -d' ' -f1)
 
 # Debian packages the tests use: a headless browser for the Web UI test, docker-compose to
 # validate docker-compose.yml (no Docker engine needed). Installed once, as root or with sudo.
 DEBIAN_PACKAGES := chromium chromium-driver docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install system-packages test lint format demo dev bench record-histories clean
+.PHONY: install system-packages test lint format demo dev bench lock record-histories clean
 
 install: $(STAMP)
 
@@ -20,16 +23,33 @@ system-packages:
 		$(SUDO) apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES); \
 	fi
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required"'
+$(STAMP): pyproject.toml requirements-dev.lock
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+		echo "make: this project needs Python 3.11 or newer; PYTHON=$(PYTHON) is" \
+			"$$($(PYTHON) --version 2>&1 | head -n 1)." \
+			"Name another one, e.g. make test PYTHON=python3.12" >&2; exit 2; }
+	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
+		!= "$(PYTHON_VERSION)" ]; then echo "$(VENV) is another Python: making it anew"; \
+		rm -rf $(VENV); fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet '.[dev]'
+	$(PY) -m pip install --quiet -r requirements-dev.lock
 	rm -f $(VENV)/.installed-* && touch $@
 
-## make test: formatting, lint, types, then every test (the time-skipping server, moto, the dev server)
+## make lock: resolve pyproject.toml's ranges again into the two lock files (newest versions
+## allowed, for Python 3.11 and newer); then run make test before committing them
+lock: $(STAMP)
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+		--custom-compile-command "make lock" --upgrade -q -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--custom-compile-command "make lock" --upgrade -q -o requirements-dev.lock
+
+## make test: formatting, lint, types, then every test (the time-skipping server, moto, the dev
+## server), a test module per parallel worker (TEST_WORKERS, default one per CPU)
+TEST_WORKERS ?= auto
 test: lint system-packages
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(PY) -m ruff format --check .

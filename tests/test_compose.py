@@ -8,11 +8,9 @@ with the hosts and ports of the compose network swapped for local ones.
 
 import fnmatch
 import os
-import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,13 +71,12 @@ def services() -> dict[str, Any]:
 
 
 def pinned(name: str) -> str:
-    """The version pyproject.toml pins ``name`` to."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = project["dependencies"] + project["optional-dependencies"]["dev"]
+    """The version requirements-dev.lock pins ``name`` to: the one the tests run."""
+    lines = (ROOT / "requirements-dev.lock").read_text().splitlines()
     [version] = [
-        r.split("==")[1] for r in requirements if re.split(r"[\[=]", r)[0] == name and "==" in r
+        line.split("==")[1].split(";")[0].strip() for line in lines if line.startswith(f"{name}==")
     ]
-    return str(version)
+    return version
 
 
 def test_the_compose_file_is_valid_and_has_every_service(services: dict[str, Any]) -> None:
