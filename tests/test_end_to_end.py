@@ -13,10 +13,16 @@ from local.state import mismatches, read_state
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    """The whole local environment on free ports, without the Web UI."""
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The whole local environment on free ports, without the Web UI; its deploy.toml of its
+    own (not the demo's, which a ``make demo`` or another test may be writing)."""
     with local_stack(
-        ui=False, temporal_port=free_port(), ui_port=None, players=3, game_seconds=2
+        ui=False,
+        temporal_port=free_port(),
+        ui_port=None,
+        players=3,
+        game_seconds=2,
+        config_path=tmp_path_factory.mktemp("end-to-end") / "deploy.toml",
     ) as s:
         yield s
 

@@ -31,6 +31,9 @@ from tests.workflows import conftest as workflow_fixtures
 from tests.workflows.driving import outcome, running_worker
 from workflows.deployment import BlueGreenDeployment
 
+pytestmark = pytest.mark.timeout(300)
+"""The module's fixture runs every seed, in batches of at most BATCH_LIMIT_SECONDS, in the time
+limit of its first test."""
 RUNS = 220
 """Seeds 0 … RUNS-1; the module fails if fewer than MINIMUM_RUNS ran."""
 MINIMUM_RUNS = 200

@@ -73,6 +73,9 @@ if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
     from mypy_boto3_elbv2.type_defs import TargetDescriptionTypeDef
 
+pytestmark = pytest.mark.timeout(300)
+"""The module's fixture runs every case (within PHASE_TIMEOUT and RESULT_TIMEOUT), in the time
+limit of its first test."""
 RESULT_TIMEOUT = 180.0
 """Seconds a case waits for its deployment to end: a retried activity alone takes 60 s."""
 PHASE_TIMEOUT = 90.0

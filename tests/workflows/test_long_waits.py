@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from datetime import timedelta
 
+import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
@@ -87,6 +88,7 @@ async def current_details(client: Client, workflow_id: str) -> str:
     return str(metadata.current_details)
 
 
+@pytest.mark.timeout(180)  # 5,761 checks, each an activity and a timer in real time
 async def test_a_48_hour_drain_polled_every_30_s_keeps_every_history_under_2000_events(
     time_skipping: WorkflowEnvironment,
 ) -> None:
