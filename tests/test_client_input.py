@@ -1,15 +1,19 @@
 """Bad input to client.py: one line naming the problem, exit code 2, nothing started.
 
-Every bad-input case runs client.py as a subprocess whose TEMPORAL_ADDRESS is a listener of the
-test's own that counts connections: nothing can be started without connecting to Temporal, so
-no connection is the proof that nothing was. The good-input cases at the end show that the
-listener does notice a client that goes on (it connects, and exits 3 when the listener hangs up).
+Every bad-input case runs client.py's ``main`` (in this process, as ``python client.py`` does
+but without starting an interpreter per case) with a TEMPORAL_ADDRESS of the test's own that
+counts connections: nothing can be started without connecting to Temporal, so no connection is
+the proof that nothing was. A few cases run ``python client.py`` as CI does, as a process. The
+good-input cases at the end show that the listener does notice a client that goes on (it
+connects, and exits 3 when the listener hangs up).
 
 An SSM parameter holding an unknown color can only be seen once the deployment runs: the last
 test deploys against one with the real activities and checks the one-line reason and that AWS
 is as it was.
 """
 
+import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -26,8 +30,9 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+import client
 from local.aws_resources import DemoResources
-from local.processes import ROOT, free_port
+from local.processes import ROOT, environ, free_port
 from models.colors import COLORS
 from models.config import load_config
 from tests import dev_server
@@ -101,27 +106,43 @@ def run_client(
     tmp: Path | None = None,
     extra_env: dict[str, str] | None = None,
     address: str | None = None,
+    as_process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """client.py as CI runs it; without ``address``, Temporal is a port where nothing listens."""
+    """client.py's ``main`` with these arguments, or ``python client.py`` as CI runs it
+    (``as_process``); without ``address``, Temporal is a port where nothing listens."""
     if config_text is not None:
         assert tmp is not None
         path = tmp / "deploy.toml"
         path.write_text(config_text)
         args = ("deploy", "--config", str(path), *args)
     env = {
-        **os.environ,
         "TEMPORAL_ADDRESS": address or f"127.0.0.1:{free_port()}",
         # A developer's own profiles must not decide what these tests see.
         "TEMPORAL_CONFIG_FILE": str(ROOT / ".local" / f"no-such-{uuid.uuid4()}.toml"),
         **(extra_env or {}),
     }
-    return subprocess.run(
-        [sys.executable, str(ROOT / "client.py"), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
+    if as_process:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "client.py"), *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            cwd=ROOT,
+            timeout=60,
+        )
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with (
+        environ(env),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+        contextlib.chdir(ROOT),
+    ):
+        try:
+            code = client.main(list(args))
+        except SystemExit as exit:  # argparse's usage errors
+            code = exit.code if isinstance(exit.code, int) else 1
+    return subprocess.CompletedProcess(
+        ["client.py", *args], code, stdout.getvalue(), stderr.getvalue()
     )
 
 
@@ -459,8 +480,19 @@ def test_a_bad_region_is_one_line_and_exit_2(case: str, tmp_path: Path, listener
     assert_bad_input(result, f"client.py: {expected}", listener)
 
 
+@pytest.mark.parametrize("case", ["json instead of toml", "zero count"])
+def test_a_bad_config_file_is_one_line_and_exit_2_from_a_process(
+    case: str, tmp_path: Path, listener: Listener
+) -> None:
+    text, expected = CONFIG_CASES[case]
+    result = run_client(
+        *GOOD, config_text=text, tmp=tmp_path, address=listener.address, as_process=True
+    )
+    assert_bad_input(result, expected, listener)
+
+
 def test_unreachable_temporal_is_exit_3(tmp_path: Path) -> None:
-    result = run_client(*GOOD, config_text=EXAMPLE.read_text(), tmp=tmp_path)
+    result = run_client(*GOOD, config_text=EXAMPLE.read_text(), tmp=tmp_path, as_process=True)
     assert result.returncode == 3
     assert result.stderr.startswith("client.py: cannot reach Temporal at 127.0.0.1:")
     assert result.stderr.count("\n") == 1
@@ -469,7 +501,9 @@ def test_unreachable_temporal_is_exit_3(tmp_path: Path) -> None:
 def test_empty_temporal_variables_count_as_unset(tmp_path: Path) -> None:
     # An unset CI secret arrives empty: it must not mean namespace "" or an API key (and TLS).
     empty = {"TEMPORAL_NAMESPACE": "", "TEMPORAL_API_KEY": "", "TEMPORAL_TLS": ""}
-    result = run_client(*GOOD, config_text=EXAMPLE.read_text(), tmp=tmp_path, extra_env=empty)
+    result = run_client(
+        *GOOD, config_text=EXAMPLE.read_text(), tmp=tmp_path, extra_env=empty, as_process=True
+    )
     assert result.returncode == 3
     assert "(namespace default)" in result.stderr
     assert result.stderr.count("\n") == 1
