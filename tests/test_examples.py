@@ -126,8 +126,8 @@ def test_deploy_runs_on_a_tag_or_by_hand_with_python_3_11() -> None:
         "actions/setup-python@v5",
     }
     [python] = [s for s in job["steps"] if s.get("uses") == "actions/setup-python@v5"]
-    assert python["with"]["python-version"] == "3.11"
-    assert any(s.get("run") == "pip install ." for s in job["steps"])
+    assert python["with"]["python-version"] == "3.13"
+    assert any(s.get("run") == "pip install -r requirements.lock" for s in job["steps"])
     assert job["env"] == {name: f"${{{{ secrets.{name} }}}}" for name in SECRETS}
     # A failed deployment fails the job through client.py's exit code: nothing swallows it.
     assert all("continue-on-error" not in step for step in job["steps"])
@@ -200,7 +200,7 @@ def test_approve_and_rollback_are_dispatched_by_hand(name: str, text_input: str)
     job = only_job(flow)
     assert job["env"] == {name: f"${{{{ secrets.{name} }}}}" for name in SECRETS}
     [python] = [s for s in job["steps"] if s.get("uses") == "actions/setup-python@v5"]
-    assert python["with"]["python-version"] == "3.11"
+    assert python["with"]["python-version"] == "3.13"
 
 
 # Shell syntax in the text: it reaches client.py as it was typed, never run.
