@@ -24,10 +24,13 @@ system-packages:
 	fi
 
 $(STAMP): pyproject.toml requirements-dev.lock
+	@command -v $(PYTHON) >/dev/null || { echo "make: PYTHON=$(PYTHON) is not a command;" \
+		"this project needs Python 3.11 or newer: name one, e.g. make test PYTHON=python3.12" >&2; \
+		exit 2; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
 		echo "make: this project needs Python 3.11 or newer; PYTHON=$(PYTHON) is" \
-			"$$($(PYTHON) --version 2>&1 | head -n 1)." \
-			"Name another one, e.g. make test PYTHON=python3.12" >&2; exit 2; }
+			"$$($(PYTHON) --version 2>&1 | head -n 1): name another one," \
+			"e.g. make test PYTHON=python3.12" >&2; exit 2; }
 	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])')" \
 		!= "$(PYTHON_VERSION)" ]; then echo "$(VENV) is another Python: making it anew"; \
 		rm -rf $(VENV); fi
