@@ -370,4 +370,4 @@ def load_config(path: str | Path) -> DeployConfig:
     try:
         return DeployConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(f"{path}: {one_line(err)}") from None
+        raise ConfigError(f"{path}: {one_line(err, data)}") from None
