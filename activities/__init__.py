@@ -1,4 +1,4 @@
-"""The activities: thin, idempotent wrappers over AWS and HTTP calls (DESIGN.md §4, §7).
+"""The activities: thin, idempotent wrappers over AWS and HTTP calls, each safe to run again.
 
 Each is a synchronous function taking one pydantic model; the worker runs them in threads.
 Errors a retry cannot fix are non-retryable ``ApplicationError``s; the workflow's retry

@@ -236,7 +236,7 @@ class EnvironmentConfig(StrictModel):
     in_region: dict[str, dict[str, Any]] = {}
     """Region → the keys whose values differ there (ARNs, names, URLs), as nested tables."""
     ssm_prefix: str = Field(pattern=r"^/[A-Za-z0-9_.\-/]*[A-Za-z0-9_.\-]$")
-    """SSM parameters live under this path; see README, "SSM parameters"."""
+    """SSM parameters live under this path; see docs/configuration.md, "SSM parameters"."""
     task_family: str = Field(min_length=1)
     container_name: str = Field(min_length=1)
     desired_count: int = Field(default=1, ge=1)

@@ -4,7 +4,7 @@ from enum import StrEnum
 
 
 class Phase(StrEnum):
-    """The steps of DESIGN.md §4, in order, plus the compensation."""
+    """The steps of a deployment in the order they run, then the compensation and the end."""
 
     SETTING_UP = "setting_up"
     DEPLOYING = "deploying"

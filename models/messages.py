@@ -20,7 +20,7 @@ class ApproveRequest(StrictModel):
 
 
 class RollbackRequest(StrictModel):
-    """Stop a deployment and put production back as it was (DESIGN.md §4 table)."""
+    """Stop a deployment and put production back as it was, by the rule of its phase."""
 
     reason: str = Field(min_length=1, max_length=2000)
     by: str = Field(default="unknown", min_length=1, max_length=200)

@@ -45,7 +45,7 @@ SEARCH_ATTRIBUTES = {
     "BlueGreenRegions": "KeywordList",
 }
 DEPLOY = ["deploy", "--environment", "prod", "--version", "2", "--image", "game:2", "--wait"]
-"""What README and the compose file say to run: ``docker compose run --rm client DEPLOY``."""
+"""What docs/operating.md and the compose file say to run: ``docker compose run --rm client DEPLOY``."""
 
 
 def compose_config(path: Path) -> subprocess.CompletedProcess[str]:

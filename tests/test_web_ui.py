@@ -40,7 +40,7 @@ WAITING_FOR_APPROVAL = (
     'BlueGreenEnvironment="prod" AND BlueGreenPhase="awaiting_approval"'
     ' AND ExecutionStatus="Running"'
 )
-"""The README's list query: every running prod deployment waiting for approval."""
+"""The first query in docs/operating.md: every running prod deployment waiting for approval."""
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""One blue/green deployment of one service, one environment, one region (DESIGN.md §4).
+"""One blue/green deployment of one service, one environment, one region.
 
 The workflow only decides; every AWS or HTTP call is an activity. Production is sacred: before
 the switch nothing touches the active color, and once traffic has moved, a failure or a rollback
@@ -607,7 +607,7 @@ class BlueGreenDeployment:
         )
 
     async def _end_restored(self, failure: StepFailed) -> FailureReport:
-        """Record the failure, undo what was done (DESIGN.md §4 table), and end.
+        """Record the failure, undo what was done (``_restore_steps``, by phase), and end.
 
         Before the switch that ends FAILED (ROLLED_BACK when someone asked for it); once the
         switch has started, putting the old color back in service is a rollback.

@@ -1,4 +1,4 @@
-"""One deployment across regions: a parent starting the one-region workflow per region (§5).
+"""One deployment across regions: a parent starting the one-region workflow per region.
 
 The regions of a wave run in parallel; a wave starts once every region of the previous one has
 passed its bake. Each child reports its phases to the parent (signal ``region_progress``),

@@ -1,4 +1,4 @@
-"""Switch traffic to the other color, still running after a deployment kept it (DESIGN.md §4, 7).
+"""Switch traffic to the other color, still running after a deployment kept it.
 
 The instant way back that ``shutdown_inactive_cluster = false`` leaves open: no new task
 definition, no waiting for tasks to start, just SSM and the router.

@@ -1,4 +1,4 @@
-"""Routers: what decides which color receives the traffic (DESIGN.md §5, "Routers").
+"""Routers: what decides which color receives the traffic (ALB weights or App Mesh routes).
 
 Each router reads the two colors' weights and sends all traffic to one color; ``router_for``
 picks the implementation the environment's config names.

@@ -8,7 +8,7 @@ model of the world, recording violations instead of raising them: a raise inside
 would only become one more failure for the workflow to handle. ``ChaosAws`` serves many worlds
 behind one set of activities, so one worker runs a whole batch of deployments at once.
 
-Invariants (issue 6, item 4):
+Invariants:
 
 (a) traffic (the router's weights, and SSM's active color, which Terraform and people read as
     "where traffic goes") never points at a color whose service is not healthy with desired

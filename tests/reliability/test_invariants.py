@@ -1,4 +1,4 @@
-"""Safety invariants of BlueGreenDeployment under a seeded chaos schedule (issue 6, item 4).
+"""Safety invariants of BlueGreenDeployment under a seeded chaos schedule.
 
 Each seed is one deployment whose configuration, faults, health, connection counts, alarm
 states and messages come from ``Schedule(seed)`` (tests/reliability/chaos_aws.py). The fake

@@ -174,7 +174,7 @@ async def test_a_failure_after_the_switch_moves_traffic_back_first(
     aws = FakeAws(failures={"switch_traffic": [denied]})
     status = await deploy(time_skipping.client, aws)
 
-    # Once the switch has begun, putting the old color back is a rollback (DESIGN.md §4 table).
+    # Once the switch has begun, putting the old color back is a rollback, not a failure.
     assert status.state == State.ROLLED_BACK
     assert status.report is not None
     assert status.report.phase == Phase.SWITCHING

@@ -69,7 +69,7 @@ async def attributes(handle: WorkflowHandle[Any, Any]) -> TypedSearchAttributes:
 
 
 def test_the_names_and_types_are_those_registered_everywhere() -> None:
-    # docker-compose.yml, the README's commands and the local dev server use these.
+    # docker-compose.yml, the commands in docs/operating.md and the local dev server use these.
     assert sa.REGISTRATIONS == {
         "BlueGreenService": "Keyword",
         "BlueGreenEnvironment": "Keyword",
