@@ -80,7 +80,7 @@ class FailureReport(BaseModel):
     reason: str
     error_type: str | None = None
     compensation: list[str] = []
-    """What was restored, in order, e.g. "scaled green (game-prod-green/game) to 0"."""
+    """What was restored, in order, e.g. "traffic back to blue", "scaled green to 0"."""
     compensation_errors: list[str] = []
     """Restoring steps that failed themselves: these need a person."""
 
