@@ -306,7 +306,6 @@ class BlueGreenDeployment:
             timeout=health.timeout,
             what=f"{new} health",
             sleep=self._calls.pause,
-            patch="health-in-child",
             in_child=self._health_in_child,
         ):
             last = self._status.last_health
@@ -419,8 +418,7 @@ class BlueGreenDeployment:
 
     async def _bake(self) -> None:
         bake = self._env.bake
-        # Deployments started before the bake existed replay without it (same commands).
-        if not bake.duration or not workflow.patched("bake"):
+        if not bake.duration:
             return
         self._status.bake_until = workflow.now() + bake.duration
         self._enter(Phase.BAKING)
@@ -443,7 +441,6 @@ class BlueGreenDeployment:
             timeout=bake.duration,
             what="alarm",
             sleep=self._calls.pause,
-            patch="bake-in-child",
             in_child=self._bake_in_child,
         ):
             raise StepFailed(
@@ -500,7 +497,6 @@ class BlueGreenDeployment:
             timeout=drain.timeout,
             what=f"{old} connections",
             sleep=self._calls.pause,
-            patch="drain-in-child",
             in_child=in_child,
         ):
             last = self._status.last_connections

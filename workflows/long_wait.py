@@ -43,13 +43,11 @@ async def wait_inline_then_in_child(
     timeout: timedelta,
     what: str,
     sleep: Callable[[timedelta, str], Awaitable[None]],
-    patch: str,
     in_child: Callable[[datetime], Awaitable[bool]],
 ) -> bool:
     """``poll_until`` for the first INLINE_CHECKS checks, then ``in_child(deadline)``.
 
-    The move happens where the next check would start (after a sleep), so that deployments
-    started before ``patch`` (``workflow.patched``), which polled on inline, still replay.
+    The move happens where the next check would start (after a sleep).
     """
     deadline = workflow.now() + timeout
     checks = 0
@@ -66,16 +64,7 @@ async def wait_inline_then_in_child(
             counted, poll_interval=poll_interval, timeout=timeout, what=what, sleep=sleep
         )
     except _Overflow:
-        pass
-    if workflow.patched(patch):
         return await in_child(deadline)
-    return await poll_until(
-        check,
-        poll_interval=poll_interval,
-        timeout=deadline - workflow.now(),
-        what=what,
-        sleep=sleep,
-    )
 
 
 async def poll_in_runs(
