@@ -179,11 +179,18 @@ async def test_a_rollback_in_a_long_drain_stops_the_drain_and_keeps_its_last_cou
         await wait_for_phase(handle, Phase.DRAINING)
         await skip(time_skipping, timedelta(hours=3))
         await wait_until_between_activities(client.get_workflow_handle(f"{handle.id}-drain"))
+        # client.py's status: the deployment knows its own checks, the child's come from it.
+        shown = await handle.query(BlueGreenDeployment.status)
+        in_the_deployment = shown.connection_checks
+        await with_watch_progress(client, shown)
         await handle.signal("rollback", RollbackRequest(reason="desyncs", by="bob"))
         final = await outcome(handle)
         drain = client.get_workflow_handle(f"{handle.id}-drain", result_type=waits.DrainProgress)
         seen = await drain.result()
 
+    assert in_the_deployment == INLINE_CHECKS
+    assert shown.connection_checks >= 3 * 120
+    assert shown.last_connections is not None and shown.last_connections.count == 40
     assert final.state == State.ROLLED_BACK
     assert aws.weights == {"blue": 100, "green": 0}
     assert aws.desired["blue"] == 2
@@ -192,29 +199,6 @@ async def test_a_rollback_in_a_long_drain_stops_the_drain_and_keeps_its_last_cou
     assert not seen.met
     assert final.connection_checks == seen.checks >= 3 * 120
     assert final.last_connections is not None and final.last_connections.count == 40
-
-
-async def test_client_py_reads_the_latest_figures_from_the_wait_s_child(
-    time_skipping: WorkflowEnvironment,
-) -> None:
-    client = time_skipping.client
-    aws = FakeAws(connections=[40])
-    request = deployment_request(environment(drain=DRAIN))
-    async with running_worker(client, aws) as task_queue:
-        handle = await start(client, task_queue, request)
-        await wait_for_phase(handle, Phase.DRAINING)
-        await skip(time_skipping, timedelta(hours=1))
-        await wait_until_between_activities(client.get_workflow_handle(f"{handle.id}-drain"))
-        status = await handle.query(BlueGreenDeployment.status)
-        in_the_deployment = status.connection_checks
-        await with_watch_progress(client, status)
-        await handle.signal("rollback", RollbackRequest(reason="enough", by="bob"))
-        await outcome(handle)
-
-    # The deployment knows the checks it made itself; client.py adds the child's since.
-    assert in_the_deployment == INLINE_CHECKS
-    assert status.connection_checks >= 120
-    assert status.last_connections is not None and status.last_connections.count == 40
 
 
 async def test_a_long_bake_watches_its_alarms_in_runs_that_stay_small(
