@@ -27,14 +27,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cli import kinds
 from cli.kinds import AnyRequest, AnyStatus
-from models.deployment import DeploymentStatus, Phase, State
+from models.deployment import DeploymentStatus, State
 from models.errors import BlueGreenError, RefusedError
 from models.multi_region import MultiRegionRequest, MultiRegionStatus
 from workflows import search_attributes
-from workflows.bake import WatchBakeAlarms
 from workflows.deployment import BlueGreenDeployment
-from workflows.drain import DrainConnections
-from workflows.health import WaitUntilHealthy
+from workflows.waits import watching
 
 Handle = WorkflowHandle[BlueGreenDeployment, DeploymentStatus]
 AnyHandle = WorkflowHandle[Any, Any]
@@ -235,24 +233,17 @@ async def with_watch_progress(client: Client, status: AnyStatus) -> None:
     """
     regions = status.regions.values() if isinstance(status, MultiRegionStatus) else ()
     for one in [status] if isinstance(status, DeploymentStatus) else [r.status for r in regions]:
-        watch = one.watching() if one else None
-        if one is None or watch is None:
+        found = watching(one) if one else None
+        if one is None or found is None:
             continue
+        wait, watch = found
         try:
-            if one.phase == Phase.WAITING_FOR_HEALTH:
-                wait = client.get_workflow_handle_for(WaitUntilHealthy.run, watch)
-                health = await wait.query(WaitUntilHealthy.progress, rpc_timeout=QUERY_TIMEOUT)
-                one.health_checks, one.last_health = health.checks, health.last
-            elif one.phase == Phase.BAKING:
-                bake = client.get_workflow_handle_for(WatchBakeAlarms.run, watch)
-                alarms = await bake.query(WatchBakeAlarms.progress, rpc_timeout=QUERY_TIMEOUT)
-                one.alarm_checks, one.last_alarms = alarms.checks, alarms.last
-            else:
-                drain = client.get_workflow_handle_for(DrainConnections.run, watch)
-                counts = await drain.query(DrainConnections.progress, rpc_timeout=QUERY_TIMEOUT)
-                one.connection_checks, one.last_connections = counts.checks, counts.last
+            progress = await client.get_workflow_handle(watch).query(
+                "progress", result_type=wait.progress_type, rpc_timeout=QUERY_TIMEOUT
+            )
         except (RPCError, WorkflowQueryFailedError):
             continue
+        wait.record(one, progress)
 
 
 def _as(status_type: type[StatusT], value: Any) -> StatusT:

@@ -80,7 +80,7 @@ class FailureReport(BaseModel):
     reason: str
     error_type: str | None = None
     compensation: list[str] = []
-    """What was restored, in order, e.g. "scaled green (game-prod-green/game) to 0"."""
+    """What was restored, in order, e.g. "traffic back to blue", "scaled green to 0"."""
     compensation_errors: list[str] = []
     """Restoring steps that failed themselves: these need a person."""
 
@@ -113,8 +113,8 @@ class DeploymentStatus(BaseModel):
     last_connections: ConnectionCount | None = None
     drain_until: datetime | None = None
     watch_workflow_id: str | None = None
-    """The child workflow that took over the latest long wait: ``<ID>-health``, ``-bake``,
-    ``-drain`` (workflows/long_wait.py)."""
+    """The ``LongWait`` child that took over the latest long wait: ``<ID>-health``, ``-bake``,
+    ``-drain`` (workflows/long_wait.py, workflows/waits.py)."""
     integration_results: list[CheckResult] = []
     awaiting_approval_since: datetime | None = None
     awaiting_approval_until: datetime | None = None
@@ -125,15 +125,3 @@ class DeploymentStatus(BaseModel):
     rollback: RollbackRecord | None = None
     warnings: list[str] = []
     report: FailureReport | None = None
-
-    def watching(self) -> str | None:
-        """The child workflow running the wait of the current phase, if one took it over: its
-        latest check is there, not here (a long wait would otherwise fill this history)."""
-        wait = _WAITS.get(self.phase)
-        watch = self.watch_workflow_id
-        if self.state == State.RUNNING and wait and watch and watch.endswith(f"-{wait}"):
-            return watch
-        return None
-
-
-_WAITS = {Phase.WAITING_FOR_HEALTH: "health", Phase.BAKING: "bake", Phase.DRAINING: "drain"}

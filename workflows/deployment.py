@@ -7,24 +7,20 @@ moves it back to the old color before anything else is undone.
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
-from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError, ChildWorkflowError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities import connections, ecs, integration_checks
     from models.activities import (
-        AlarmsInput,
         ConnectionsInput,
         IntegrationChecksInput,
         RegisterTaskDefinitionInput,
         ScaleToZeroInput,
         UpdateServiceInput,
     )
-    from models.bake import BakeProgress, BakeRequest
     from models.colors import Color, other_color
     from models.config import expand_url
     from models.deployment import (
@@ -35,25 +31,17 @@ with workflow.unsafe.imports_passed_through():
         PhaseEntry,
         State,
     )
-    from models.drain import DrainProgress, DrainRequest
     from models.durations import format_duration
-    from models.health import HealthProgress, HealthRequest
+    from models.long_wait import HealthWaitInput
     from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
     from workflows import search_attributes
-    from workflows.bake import WatchBakeAlarms, firing, read_alarms
     from workflows.calls import Calls, Interrupted, StepFailed
     from workflows.details import describe
-    from workflows.drain import DrainConnections, count_clients
     from workflows.environment import EnvironmentSteps
-    from workflows.health import WaitUntilHealthy, on_revision
-    from workflows.long_wait import step_failed, wait_inline_then_in_child
+    from workflows.long_wait import LongWaits
     from workflows.options import CALL_RETRY, RESTORE_RETRY
     from workflows.refusals import ignored, reject
-
-# How long a rolled-back deployment waits for its cancelled bake or drain child's last word.
-WATCH_STOP_TIMEOUT = timedelta(minutes=1)
-RequestT = TypeVar("RequestT")
-ProgressT = TypeVar("ProgressT")
+    from workflows.waits import BAKE, DRAIN, HEALTH, firing, read_alarms
 
 # Once a deployment is here, nothing more can be asked of it.
 _ENDING = (Phase.COMPENSATING, Phase.DONE)
@@ -95,7 +83,9 @@ class BlueGreenDeployment:
         self._cleanup_started = False
         self._restoring = False
         self._reports: list[asyncio.Task[None]] = []
-        self._watching: asyncio.Future[Any] | None = None
+        self._waits = LongWaits(
+            self._calls, self._status, self._update_details, self._report_to_parent
+        )
 
     @workflow.query
     def status(self) -> DeploymentStatus:
@@ -255,7 +245,7 @@ class BlueGreenDeployment:
             )
         if self._env.bake.alarms and self._request.switch_active_cluster:
             # Refuse before touching anything: a bake that starts in ALARM would only roll back.
-            already = firing(await read_alarms(self._calls, self._alarms_input()))
+            already = firing(await read_alarms(self._calls, self._aws.alarms_input()))
             if already:
                 raise StepFailed(
                     "alarm already in ALARM before deploying: "
@@ -292,54 +282,20 @@ class BlueGreenDeployment:
     async def _wait_until_healthy(self) -> None:
         new, health = self._new, self._env.health
         self._enter(Phase.WAITING_FOR_HEALTH)
-
-        async def is_healthy() -> bool:
-            seen = on_revision(await self._aws.check_health(new), self._status.task_definition_arn)
-            self._status.health_checks += 1
-            self._status.last_health = seen
-            self._update_details()
-            return seen.healthy
-
-        if not await wait_inline_then_in_child(
-            is_healthy,
-            poll_interval=health.poll_interval,
-            timeout=health.timeout,
-            what=f"{new} health",
-            sleep=self._calls.pause,
-            patch="health-in-child",
-            in_child=self._health_in_child,
-        ):
-            last = self._status.last_health
+        check = HealthWaitInput(
+            service=self._aws.health_input(new),
+            task_definition_arn=self._status.task_definition_arn,
+        )
+        progress = await self._waits.run(
+            HEALTH, new, check, poll_interval=health.poll_interval, timeout=health.timeout
+        )
+        if not progress.met:
+            last = progress.last
             raise StepFailed(
                 f"{new} was not healthy after {format_duration(health.timeout)}"
-                f" ({self._status.health_checks} checks; last: {last.reason if last else 'none'})",
+                f" ({progress.checks} checks; last: {last.reason if last else 'none'})",
                 "HealthTimeout",
             )
-
-    async def _health_in_child(self, until: datetime) -> bool:
-        """Go on checking the health in a ``WaitUntilHealthy`` child."""
-        new, health = self._new, self._env.health
-        request = HealthRequest(
-            deployment_id=self._status.deployment_id,
-            color=new,
-            check=self._aws.health_input(new),
-            task_definition_arn=self._status.task_definition_arn,
-            poll_interval=health.poll_interval,
-            until=until,
-            progress=HealthProgress(
-                checks=self._status.health_checks, last=self._status.last_health
-            ),
-        )
-        summary = f"wait until {new} is healthy, every {format_duration(health.poll_interval)}"
-        progress = await self._watch_in_child(
-            "health", WaitUntilHealthy.run, request, summary, self._record_health
-        )
-        return progress.healthy
-
-    def _record_health(self, progress: HealthProgress) -> None:
-        self._status.health_checks = progress.checks
-        self._status.last_health = progress.last
-        self._update_details()
 
     async def _run_integration_checks(self) -> None:
         checks = self._env.integration_checks
@@ -419,8 +375,7 @@ class BlueGreenDeployment:
 
     async def _bake(self) -> None:
         bake = self._env.bake
-        # Deployments started before the bake existed replay without it (same commands).
-        if not bake.duration or not workflow.patched("bake"):
+        if not bake.duration:
             return
         self._status.bake_until = workflow.now() + bake.duration
         self._enter(Phase.BAKING)
@@ -429,51 +384,20 @@ class BlueGreenDeployment:
                 bake.duration, f"bake {format_duration(bake.duration)}, both colors running"
             )
             return
-
-        async def alarm_fired() -> bool:
-            states = await read_alarms(self._calls, self._alarms_input())
-            self._status.alarm_checks += 1
-            self._status.last_alarms = states
-            self._update_details()
-            return bool(firing(states))
-
-        if await wait_inline_then_in_child(
-            alarm_fired,
+        progress = await self._waits.run(
+            BAKE,
+            self._new,
+            self._aws.alarms_input(),
             poll_interval=bake.poll_interval,
             timeout=bake.duration,
-            what="alarm",
-            sleep=self._calls.pause,
-            patch="bake-in-child",
-            in_child=self._bake_in_child,
-        ):
+        )
+        if progress.met:
             raise StepFailed(
                 "; ".join(
-                    f"alarm {a.name} is in ALARM: {a.reason}"
-                    for a in firing(self._status.last_alarms)
+                    f"alarm {a.name} is in ALARM: {a.reason}" for a in firing(progress.last or [])
                 ),
                 "AlarmFired",
             )
-
-    async def _bake_in_child(self, until: datetime) -> bool:
-        """Go on watching the alarms in a ``WatchBakeAlarms`` child."""
-        bake = self._env.bake
-        request = BakeRequest(
-            deployment_id=self._status.deployment_id,
-            alarms=self._alarms_input(),
-            poll_interval=bake.poll_interval,
-            until=until,
-            progress=BakeProgress(checks=self._status.alarm_checks, last=self._status.last_alarms),
-        )
-        summary = f"bake: watch alarms every {format_duration(bake.poll_interval)}"
-        progress = await self._watch_in_child(
-            "bake", WatchBakeAlarms.run, request, summary, self._record_bake
-        )
-        return progress.fired
-
-    def _record_bake(self, progress: BakeProgress) -> None:
-        self._status.alarm_checks = progress.checks
-        self._status.last_alarms = progress.last
-        self._update_details()
 
     async def _drain_old_connections(self) -> None:
         conns = self._env.connections
@@ -482,106 +406,20 @@ class BlueGreenDeployment:
         old, drain = self._old, self._env.drain
         self._status.drain_until = workflow.now() + drain.timeout
         self._enter(Phase.DRAINING)
-        request = self._connections_input(conns.url)
-
-        async def is_drained() -> bool:
-            seen = await count_clients(self._calls, request, old)
-            self._status.connection_checks += 1
-            self._status.last_connections = seen
-            self._update_details()
-            return seen.count == 0
-
-        async def in_child(until: datetime) -> bool:
-            return await self._drain_in_child(request, until)
-
-        if not await wait_inline_then_in_child(
-            is_drained,
+        progress = await self._waits.run(
+            DRAIN,
+            old,
+            self._connections_input(conns.url),
             poll_interval=drain.poll_interval,
             timeout=drain.timeout,
-            what=f"{old} connections",
-            sleep=self._calls.pause,
-            patch="drain-in-child",
-            in_child=in_child,
-        ):
-            last = self._status.last_connections
+        )
+        if not progress.met:
+            last = progress.last
             left = "an unknown number of" if last is None or last.count is None else last.count
             self._status.warnings.append(
                 f"drain timed out after {format_duration(drain.timeout)} with {left} clients "
                 f"still on {old}; shut down as configured"
             )
-
-    async def _drain_in_child(self, request: ConnectionsInput, until: datetime) -> bool:
-        """Go on counting the clients in a ``DrainConnections`` child."""
-        drain = self._env.drain
-        drain_request = DrainRequest(
-            deployment_id=self._status.deployment_id,
-            color=self._old,
-            connections=request,
-            poll_interval=drain.poll_interval,
-            until=until,
-            progress=DrainProgress(
-                checks=self._status.connection_checks, last=self._status.last_connections
-            ),
-        )
-        summary = (
-            f"drain {self._old}'s clients, counted every {format_duration(drain.poll_interval)}"
-        )
-        progress = await self._watch_in_child(
-            "drain", DrainConnections.run, drain_request, summary, self._record_drain
-        )
-        return progress.drained
-
-    def _record_drain(self, progress: DrainProgress) -> None:
-        self._status.connection_checks = progress.checks
-        self._status.last_connections = progress.last
-        self._update_details()
-
-    async def _watch_in_child(
-        self,
-        wait: str,
-        run: Callable[[Any, RequestT], Awaitable[ProgressT]],
-        request: RequestT,
-        summary: str,
-        record: Callable[[ProgressT], None],
-    ) -> ProgressT:
-        """Go on with a long wait in a child ``<ID>-<wait>`` (workflows/long_wait.py); ``record``
-        its progress in the status when it ends, also when a rollback stopped it."""
-        self._status.watch_workflow_id = f"{workflow.info().workflow_id}-{wait}"
-        self._update_details()
-        self._report_to_parent()  # a multi-region parent's status then says where to look
-        child = await workflow.start_child_workflow(
-            run, request, id=self._status.watch_workflow_id, static_summary=summary
-        )
-
-        async def watched() -> ProgressT:
-            try:
-                progress: ProgressT = await child
-            except ChildWorkflowError as err:
-                raise step_failed(err) from err
-            record(progress)
-            return progress
-
-        self._watching = watching = asyncio.ensure_future(watched())
-        try:
-            return await self._calls.abandonable(watching)
-        finally:
-            if watching.done():  # else a rollback abandoned it: _stop_watching waits for it
-                self._watching = None
-
-    async def _stop_watching(self) -> None:
-        """After a rollback in a long wait, let its child record what it saw last.
-
-        The rollback cancelled the child and did not wait for it; the child answers a cancel by
-        returning its progress. By now production is restored, so waiting a moment costs nothing.
-        """
-        watching, self._watching = self._watching, None
-        if watching is None:
-            return
-        try:
-            await workflow.wait_condition(watching.done, timeout=WATCH_STOP_TIMEOUT)
-            watching.result()
-        except (TimeoutError, ChildWorkflowError, asyncio.CancelledError) as err:
-            workflow.logger.warning("no last word from %s: %s", self._status.watch_workflow_id, err)
 
     async def _clean_up_old_color(self) -> None:
         # The last safe point: from here on the old color cannot take the traffic back.
@@ -593,9 +431,6 @@ class BlueGreenDeployment:
             ScaleToZeroInput(target=self._aws.service(self._old)),
             summary=f"scale {self._old} to 0",
         )
-
-    def _alarms_input(self) -> AlarmsInput:
-        return AlarmsInput(region=self._env.region, alarm_names=self._env.bake.alarms)
 
     # --- failure and rollback: put production back ----------------------------------------------
 
@@ -631,7 +466,7 @@ class BlueGreenDeployment:
             report.compensation.append(description)
         if report.compensation_errors:
             self._status.state = State.FAILED
-        await self._stop_watching()
+        await self._waits.stop()
         self._enter(Phase.DONE)
         return report
 

@@ -4,6 +4,8 @@ from datetime import datetime
 
 from models.deployment import DeploymentStatus, Phase, State
 from models.durations import format_duration
+from workflows.long_wait import checks
+from workflows.waits import watching
 
 
 def describe(status: DeploymentStatus, now: datetime) -> str:
@@ -48,9 +50,9 @@ def describe(status: DeploymentStatus, now: datetime) -> str:
     if status.last_alarms:
         alarms = ", ".join(f"{a.name} {a.state}" for a in status.last_alarms)
         lines.append(f"- alarms: {alarms} ({checks(status.alarm_checks)})")
-    watch = status.watching()
+    watch = watching(status)
     if watch:
-        lines.append(f"- the checks go on in `{watch}`: the latest result is there")
+        lines.append(f"- the checks go on in `{watch[1]}`: the latest result is there")
     if status.last_connections:
         seen = status.last_connections
         left = seen.count if seen.count is not None else f"unknown ({seen.error})"
@@ -78,8 +80,3 @@ def _when(status: DeploymentStatus, now: datetime) -> str:
     if status.phase == Phase.DONE:
         return f"after {format_duration(now - status.phases[0].entered_at)}"
     return f"since {status.phases[-1].entered_at:%H:%M:%S} UTC"
-
-
-def checks(count: int) -> str:
-    """1 check, 2 checks."""
-    return f"{count} check" if count == 1 else f"{count} checks"

@@ -6,6 +6,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities import ecs, ssm, traffic
     from models.activities import (
+        AlarmsInput,
         CheckHealthInput,
         RouterInput,
         ServiceRef,
@@ -51,12 +52,7 @@ class EnvironmentSteps:
 
     async def check_health(self, color: Color) -> HealthObservation:
         """One health check of a color's service (and its target group, where configured)."""
-        return await self.calls.activity(
-            ecs.check_health,
-            self.health_input(color),
-            summary=f"is {color} healthy?",
-            read_only=True,
-        )
+        return await check_health(self.calls, self.health_input(color))
 
     def health_input(self, color: Color) -> CheckHealthInput:
         """What a health check of ``color`` looks at."""
@@ -98,6 +94,10 @@ class EnvironmentSteps:
             retry=retry,
         )
 
+    def alarms_input(self) -> AlarmsInput:
+        """The bake's alarms, as the alarm activity reads them."""
+        return AlarmsInput(region=self.env.region, alarm_names=self.env.bake.alarms)
+
     def service(self, color: Color) -> ServiceRef:
         """A color's ECS service, as the ECS activities take it."""
         return ServiceRef.of(self.env.region, self.env.ssm_prefix, color, self.env.color(color))
@@ -106,3 +106,13 @@ class EnvironmentSteps:
         """The router with both colors, as the traffic activities take it."""
         env = self.env
         return RouterInput(region=env.region, router=env.router, blue=env.blue, green=env.green)
+
+
+async def check_health(calls: Calls, request: CheckHealthInput) -> HealthObservation:
+    """One health check of a color's service (a read: a rollback abandons it)."""
+    return await calls.activity(
+        ecs.check_health,
+        request,
+        summary=f"is {request.target.color} healthy?",
+        read_only=True,
+    )

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from models.deployment import DeploymentStatus, Phase, State
 from models.multi_region import MultiRegionStatus, RegionProgress
-from workflows.details import checks
+from workflows.long_wait import checks
 
 _ORDER = list(Phase)
 

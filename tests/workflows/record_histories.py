@@ -3,8 +3,9 @@
 Without arguments only scenarios that have no history yet are recorded: the histories already
 here were made by earlier versions of the workflows, and replaying them is what proves that
 deployments started by those versions still run on the current code. Re-record one on purpose
-(``… record_histories NAME``) only after an incompatible change that is guarded
-(``workflow.patched``, or a new workflow type) for the executions already running.
+(``… record_histories NAME``, which replaces all of its files) only when the runs it stands for
+can no longer be open: when a ``workflow.patched`` guard becomes ``workflow.deprecate_patch``,
+or is removed (docs/workflow-changes.md).
 """
 
 import asyncio
@@ -47,6 +48,7 @@ BAKE = {"duration": "10m", "poll_interval": "1m", "alarms": ["game-5xx"]}
 # Long enough to move to a child after INLINE_CHECKS checks, and to continue as new there.
 LONG_BAKE = {"duration": "1h", "poll_interval": "15s", "alarms": ["game-5xx"]}
 LONG_DRAIN = {"timeout": "48h", "poll_interval": "30s"}
+SHORT_HEALTH = {"timeout": "5m", "poll_interval": "15s"}
 # Two waves over three regions; each region's colors have their own URLs.
 REGIONS = environment(
     waves=[["us-west-2"], ["us-east-1", "eu-west-1"]],
@@ -91,7 +93,11 @@ def scenarios() -> dict[str, Scenario]:
     )
     return {
         "succeeded_after_drain": Scenario(FakeAws(connections=[3, 1, 0])),
-        "failed_health_timeout": Scenario(FakeAws(healthy_after=None)),
+        # Short enough to time out inline, before INLINE_CHECKS checks.
+        "failed_health_timeout": Scenario(
+            FakeAws(healthy_after=None),
+            deployment_request(environment(health=SHORT_HEALTH)),
+        ),
         "failed_after_switch_restored": Scenario(FakeAws(failures={"switch_traffic": [denied]})),
         "approved_baked_drained": Scenario(
             FakeAws(connections=[2, 0], alarms={"game-5xx": ["OK"]}),
@@ -142,8 +148,8 @@ def scenarios() -> dict[str, Scenario]:
             ),
             [(Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="alice", comment="ok"))],
         ),
-        # The waits in child workflows (workflow.patched: "health-in-child", "bake-in-child",
-        # "drain-in-child"): one run, a run per CHECKS_PER_RUN checks, a rollback cancelling one.
+        # The waits that move to a child workflow after INLINE_CHECKS checks: one run, a run per
+        # CHECKS_PER_RUN checks, a rollback cancelling one.
         "drained_in_child": Scenario(FakeAws(connections=[3] * (INLINE_CHECKS + 5) + [0])),
         "health_timed_out_in_child": Scenario(FakeAws(healthy_after=None)),
         "drain_continued_as_new": Scenario(
@@ -190,7 +196,10 @@ def start_search_attributes(arg: BaseModel) -> TypedSearchAttributes | None:
 
 
 async def record_one(env: WorkflowEnvironment, name: str, scenario: Scenario) -> None:
-    """Run one scenario to its end and write its history to ``histories/<name>.json``."""
+    """Run one scenario to its end and write its histories to ``histories/<name>[--…].json``,
+    in place of those it had: a child or a run it no longer has must not stay behind."""
+    for old in [HISTORIES / f"{name}.json", *HISTORIES.glob(f"{name}{CHILD}*.json")]:
+        old.unlink(missing_ok=True)
     client = env.client
     async with running_worker(client, scenario.aws) as task_queue:
         workflow: Any = {

@@ -284,7 +284,8 @@ async def test_cancelling_restores_production_and_ends_cancelled(
     aws = FakeAws(healthy_after=None)
     async with running_worker(time_skipping.client, aws) as task_queue:
         handle = await start(time_skipping.client, task_queue)
-        # The checks run in the health wait's child; the fake counts them as they happen.
+        # The first checks run in the deployment itself (INLINE_CHECKS of them before a child
+        # takes over); the fake counts them as they happen.
         while aws.health_checks < 3:
             await time_skipping.sleep(15)
         await handle.cancel()

@@ -20,9 +20,9 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
+from cli.deployments import with_watch_progress
 from models.activities import AlarmsInput, CheckHealthInput
 from models.deployment import Phase, State
-from models.drain import DrainProgress
 from models.messages import RollbackRequest
 from models.observations import AlarmState, HealthObservation
 from tests.factories import deployment_request, environment
@@ -34,9 +34,8 @@ from tests.workflows.driving import (
     wait_until_between_activities,
 )
 from tests.workflows.fake_aws import FakeAws
-from workflows.bake import WatchBakeAlarms
+from workflows import waits
 from workflows.deployment import BlueGreenDeployment
-from workflows.drain import DrainConnections
 from workflows.long_wait import CHECKS_PER_RUN, INLINE_CHECKS
 
 MAX_EVENTS = 2_000
@@ -106,14 +105,16 @@ async def test_a_48_hour_drain_polled_every_30_s_keeps_every_history_under_2000_
         # A day into the drain, both the checks so far and the latest count are readable: in the
         # child's details and query, and the deployment's details say where to look.
         await skip(time_skipping, timedelta(hours=24))
-        midway = await client.get_workflow_handle(drain_id).query(DrainConnections.progress)
+        midway = await client.get_workflow_handle(drain_id).query(
+            "progress", result_type=waits.DrainProgress
+        )
         details = await current_details(client, drain_id)
         deployment_details = await current_details(client, handle.id)
         status = await handle.query(BlueGreenDeployment.status)
         final = await outcome(handle)
     drift_checks = math.ceil((time.monotonic() - began) / 30)
 
-    assert status.watching() == drain_id
+    assert waits.watching(status) == (waits.DRAIN, drain_id)
     assert f"the checks go on in `{drain_id}`" in deployment_details
     assert 24 * 120 - 10 <= midway.checks <= 24 * 120 + 10
     assert midway.last is not None and midway.last.count == 40
@@ -182,17 +183,24 @@ async def test_a_rollback_in_a_long_drain_stops_the_drain_and_keeps_its_last_cou
         await wait_for_phase(handle, Phase.DRAINING)
         await skip(time_skipping, timedelta(hours=3))
         await wait_until_between_activities(client.get_workflow_handle(f"{handle.id}-drain"))
+        # client.py's status: the deployment knows its own checks, the child's come from it.
+        shown = await handle.query(BlueGreenDeployment.status)
+        in_the_deployment = shown.connection_checks
+        await with_watch_progress(client, shown)
         await handle.signal("rollback", RollbackRequest(reason="desyncs", by="bob"))
         final = await outcome(handle)
-        drain = client.get_workflow_handle(f"{handle.id}-drain", result_type=DrainProgress)
+        drain = client.get_workflow_handle(f"{handle.id}-drain", result_type=waits.DrainProgress)
         seen = await drain.result()
 
+    assert in_the_deployment == INLINE_CHECKS
+    assert shown.connection_checks >= 3 * 120
+    assert shown.last_connections is not None and shown.last_connections.count == 40
     assert final.state == State.ROLLED_BACK
     assert aws.weights == {"blue": 100, "green": 0}
     assert aws.desired["blue"] == 2
     # The drain stopped when asked and told the deployment what it saw last.
     assert (await drain.describe()).status == WorkflowExecutionStatus.COMPLETED
-    assert not seen.drained
+    assert not seen.met
     assert final.connection_checks == seen.checks >= 3 * 120
     assert final.last_connections is not None and final.last_connections.count == 40
 
@@ -211,7 +219,9 @@ async def test_a_long_bake_watches_its_alarms_in_runs_that_stay_small(
         await wait_for_phase(handle, Phase.BAKING)
         bake_id = f"{handle.id}-bake"
         await skip(time_skipping, timedelta(hours=1))
-        midway = await client.get_workflow_handle(bake_id).query(WatchBakeAlarms.progress)
+        midway = await client.get_workflow_handle(bake_id).query(
+            "progress", result_type=waits.BakeProgress
+        )
         details = await current_details(client, bake_id)
         final = await outcome(handle)
 

@@ -26,8 +26,9 @@ async def test_recorded_history_replays_on_the_current_code(path: Path) -> None:
     workflow_id = f"record-{path.stem.replace(CHILD, '-')}"
     history = WorkflowHistory.from_json(workflow_id, path.read_text())
     replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
-    assert result.replay_failure is None
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    # The failure itself in the message: a nondeterminism error names the command that differs.
+    assert result.replay_failure is None, str(result.replay_failure)
 
 
 # --- logging --------------------------------------------------------------------------------
