@@ -142,6 +142,7 @@ def local_stack(
     game_seconds: float = 3,
     new_version: str = "2",
     start_worker: bool = True,
+    worker_args: Sequence[str] = ("worker.py",),
     regions: Sequence[str] = (REGION,),
     dynamic_config: Mapping[str, object] | None = None,
     search_attributes: bool = True,
@@ -155,9 +156,10 @@ def local_stack(
     in each of ``regions``, each region with its own game servers; the config lists them all.
     ``say`` receives a line for each thing started (the demo passes ``print``). ``db_file``
     holds Temporal's state for this run (a fresh file each time), otherwise it is in memory.
-    ``dynamic_config`` goes to the dev server (``temporal_dev_server``). ``search_attributes``
-    registers the BlueGreen* search attributes (``workflows/search_attributes.py``) with it;
-    False leaves the namespace without them, as a cluster nobody set up for them.
+    ``dynamic_config`` goes to the dev server (``temporal_dev_server``), ``worker_args`` to
+    Python for the worker (``worker``). ``search_attributes`` registers the BlueGreen* search
+    attributes (``workflows/search_attributes.py``) with it; False leaves the namespace without
+    them, as a cluster nobody set up for them.
     """
     if not regions:
         raise ValueError("local_stack needs at least one region")
@@ -216,7 +218,7 @@ def local_stack(
         env = {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default", **aws}
         process = None
         if start_worker:
-            process = stack.enter_context(worker(env))
+            process = stack.enter_context(worker(env, args=worker_args))
             say(f"worker polling (log: {_shown(worker_log(address))})")
         try:
             yield LocalStack(
