@@ -15,7 +15,7 @@ import sys
 import urllib.request
 
 from local.processes import STATE_DIR, free_port
-from local.stack import DEMO_REGIONS, LocalStack, demo_regions, interrupt_on_sigterm, local_stack
+from local.stack import DEMO_REGIONS, LocalStack, demo_regions, exit_code, local_stack
 from local.state import format_state, mismatches, read_state
 from models.colors import Color
 from models.config import expand_url
@@ -41,8 +41,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; the exit code says whether the deployment did what it should."""
     args = parse_args(argv)
-    interrupt_on_sigterm()
-    try:
+
+    def run() -> int:
         # Free ports: the demo runs even next to `make dev` on 7233/8233.
         with local_stack(
             ui=True,
@@ -53,12 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             say=say,
         ) as stack:
             return deploy_and_check(stack)
-    except KeyboardInterrupt:
-        say("interrupted; everything stopped")
-        return 130
-    except (RuntimeError, TimeoutError, OSError) as err:
-        say(f"FAILED: {err}")
-        return 1
+
+    return exit_code(run, say)
 
 
 def deploy_and_check(stack: LocalStack) -> int:

@@ -241,6 +241,22 @@ def interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
+def exit_code(run: Callable[[], int], say: Callable[[str], object], interrupted: int = 130) -> int:
+    """``run()``'s exit code, SIGTERM taken as Ctrl-C (``interrupt_on_sigterm``): ``interrupted``
+    when interrupted (130, as shells report Ctrl-C; 0 for ``make dev``, which runs until then),
+    1 after saying why when it failed (RuntimeError, TimeoutError, OSError); ``local_stack`` has
+    stopped everything by then."""
+    interrupt_on_sigterm()
+    try:
+        return run()
+    except KeyboardInterrupt:
+        say("interrupted; everything stopped")
+        return interrupted
+    except (RuntimeError, TimeoutError, OSError) as err:
+        say(f"FAILED: {err}")
+        return 1
+
+
 def _shown(path: Path) -> str:
     """``path`` relative to the repository where it is inside it: shorter to read."""
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
