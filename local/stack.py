@@ -11,10 +11,12 @@ alone) makes the same in each region, with its own pair of game servers, and one
 listing them all (``local_stack(regions=demo_regions(2))``).
 """
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -38,7 +40,8 @@ from local.processes import (
     worker,
     worker_log,
 )
-from models.config import EnvironmentConfig, load_config
+from models.colors import Color
+from models.config import EnvironmentConfig, expand_url, load_config
 from workflows.search_attributes import REGISTRATIONS
 
 DEMO_CONFIG = STATE_DIR / "demo" / "deploy.toml"
@@ -82,6 +85,18 @@ class LocalStack:
     def region_config(self, region: str) -> EnvironmentConfig:
         """The environment as ``region`` sees it (its ``in_region`` overrides applied)."""
         return self.environment_config().for_region(region)
+
+    def players_on(self, region: str, color: Color, version: str) -> int:
+        """What ``color``'s game server in ``region`` counts on ``version``, asked as the drain
+        phase asks."""
+        connections = self.region_config(region).connections
+        if connections is None:
+            raise RuntimeError(f"{self.config_path} has no [connections] section")
+        url = expand_url(connections.url, self.regional[region].urls[color])
+        request = urllib.request.Request(url, headers={connections.version_header: version})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            count: int = json.loads(answer.read())["connections"]
+            return count
 
     def process_env(self) -> dict[str, str]:
         """This process's environment with ``env`` on top: for running client.py."""
