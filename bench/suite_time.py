@@ -1,6 +1,6 @@
 """How long ``make test`` takes: formatting, lint, types and every test, as CI runs them.
 
-    python -m bench.test_suite [--rounds N] [--json]
+    python -m bench.suite_time [--rounds N] [--json]
 
 Runs ``make test`` once in the repository's root, with its output in
 .local/logs/bench-make-test.log, and reports its wall time (from just before it starts to its
@@ -135,7 +135,7 @@ def report(results: Results) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = arguments(
-        "python -m bench.test_suite",
+        "python -m bench.suite_time",
         "The wall time of `make test`.",
         ROUNDS,
         rounds_help="accepted and ignored: make test runs once",
