@@ -51,10 +51,11 @@ TUNED: dict[str, object] = {
     # rather than through the transfer queue and matching.
     "system.enableActivityEagerExecution": True,
 }
-"""The dev server configured for throughput. Measured (3 rounds each) and left out: one task-queue
-partition (``matching.numTaskqueueRead/WritePartitions`` 1), ``matching.forwarderMaxOutstandingPolls``
-20, ``frontend.namespaceRPS``, ``history.rps`` and ``matching.rps`` 100000: none changed either
-time beyond the run-to-run noise of this shared machine."""
+"""The dev server configured for throughput. Measured (3 rounds each) and left out: one
+task-queue partition (``matching.numTaskqueueRead/WritePartitions`` 1),
+``matching.forwarderMaxOutstandingPolls`` 20, ``frontend.namespaceRPS``, ``history.rps`` and
+``matching.rps`` 100000: none changed either time beyond the run-to-run noise of this shared
+machine."""
 
 
 async def prepare(run: Run) -> dict[str, Measure]:

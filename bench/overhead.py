@@ -14,9 +14,10 @@ as well (``bench/_worker.py``): the same thread pool, slots and task queue.
 Reported: the ratio deployment / trivial, the time per activity, and from the histories where
 the time went (workflow tasks waiting to be handed to the worker and running on it, activities
 running) and the CPU seconds of the worker, the dev server and moto. The dev server's history
-service reads its transfer queue at most 20 times a second (``history.transferProcessorMaxPollRPS``),
-so every workflow task waits up to 50 ms for it: that pace, not the workflow code, sets both
-times; ``--server-config history.transferProcessorMaxPollRPS=1000`` lifts it.
+service reads its transfer queue at most 20 times a second
+(``history.transferProcessorMaxPollRPS``), so every workflow task waits up to 50 ms for it: that
+pace, not the workflow code, sets both times; ``--server-config
+history.transferProcessorMaxPollRPS=1000`` lifts it.
 """
 
 import asyncio
