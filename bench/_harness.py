@@ -462,7 +462,8 @@ def round_table(bench: Benchmark, measured: Measured) -> list[str]:
         f"{s.kind} {number(s.figures['wall'])}" for s in measured.samples if not s.round
     )
     return [
-        f"{bench.labels['wall']}, round by round (order reversed in even rounds):",
+        f"{bench.labels['wall']}, round by round"
+        + (" (order reversed in even rounds):" if len(bench.kinds) > 1 else ":"),
         *table(["round", *columns, *(["notes"] if any(notes) else [])], rows),
         *([f"  warm-up, not counted: {warm}"] if warm else []),
     ]
