@@ -15,8 +15,10 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.worker import Worker
@@ -33,8 +35,13 @@ from workflows import ALL_WORKFLOWS
 ACTIVITY_THREADS = 32
 
 
-async def run(queue: str, profile: str | None) -> None:
-    """Poll ``queue`` until SIGINT or SIGTERM."""
+async def run(
+    queue: str,
+    profile: str | None,
+    workflows: Sequence[type] = ALL_WORKFLOWS,
+    activities: Sequence[Callable[..., Any]] = ALL_ACTIVITIES,
+) -> None:
+    """Run ``workflows`` and ``activities`` from ``queue`` until SIGINT or SIGTERM."""
     client = await connect(profile)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -44,8 +51,8 @@ async def run(queue: str, profile: str | None) -> None:
         worker = Worker(
             client,
             task_queue=queue,
-            workflows=ALL_WORKFLOWS,
-            activities=ALL_ACTIVITIES,
+            workflows=workflows,
+            activities=activities,
             activity_executor=executor,
             max_concurrent_activities=ACTIVITY_THREADS,
             graceful_shutdown_timeout=timedelta(seconds=20),
@@ -73,8 +80,15 @@ def configure_logging() -> None:
     workflow.logger.workflow_info_on_message = False
 
 
-def main() -> int:
-    """Parse arguments, run, and map errors to the exit codes client.py also uses."""
+def main(
+    workflows: Sequence[type] = ALL_WORKFLOWS,
+    activities: Sequence[Callable[..., Any]] = ALL_ACTIVITIES,
+) -> int:
+    """Parse arguments, run, and map errors to the exit codes client.py also uses.
+
+    ``workflows`` and ``activities`` are the product's; the benchmarks' worker
+    (``bench/_worker.py``) adds its own to them, and so runs this very worker.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task-queue", default=task_queue(), help="default: %(default)s")
     parser.add_argument("--profile", help="Temporal config profile (default: TEMPORAL_PROFILE)")
@@ -82,7 +96,7 @@ def main() -> int:
     configure_logging()
     try:
         with tracing("bluegreen-worker"):
-            asyncio.run(run(args.task_queue, args.profile))
+            asyncio.run(run(args.task_queue, args.profile, workflows, activities))
     except BlueGreenError as err:
         print(f"worker: {err}", file=sys.stderr)
         return err.exit_code

@@ -6,25 +6,18 @@ Exits with the first non-zero exit code, after running them all.
 import importlib
 import pkgutil
 import sys
-from pathlib import Path
 
-
-def benchmarks() -> list[str]:
-    """The modules of this package that are benchmarks (not helpers, not this one)."""
-    here = Path(__file__).resolve().parent
-    return sorted(
-        f"{__package__}.{module.name}"
-        for module in pkgutil.iter_modules([str(here)])
-        if not module.name.startswith("_")
-    )
+import bench
+from bench import _harness
 
 
 def main(argv: list[str]) -> int:
-    """Run each benchmark's ``main(argv)``; the first failure's exit code, else 0."""
+    """Run each benchmark's ``BENCHMARK`` with ``argv``; the first failure's exit code, else 0."""
     failed = 0
-    for name in benchmarks():
-        print(f"== python -m {name} {' '.join(argv)}".rstrip(), file=sys.stderr, flush=True)
-        code = int(importlib.import_module(name).main(argv))
+    # The modules of this package but the helpers (and this one), whose names start with "_".
+    for name in sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name[0] != "_"):
+        print(f"== python -m bench.{name} {' '.join(argv)}".rstrip(), file=sys.stderr, flush=True)
+        code = _harness.main(importlib.import_module(f"bench.{name}").BENCHMARK, argv)
         failed = failed or code
     return failed
 

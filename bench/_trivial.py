@@ -1,10 +1,8 @@
 """A workflow that runs N activities doing nothing, one after the other: Temporal's own cost.
 
-Benchmark-only (``bench/overhead.py``): registered on the benchmark's worker
-(``bench/_worker.py``), never on the product's. Each activity goes through the same
-``Calls.activity`` as a deployment's steps (same timeout, retry policy, summary), runs in the
-same thread pool and returns at once, so that what remains is the orchestration: the workflow
-tasks and activity tasks handed between the server and the worker.
+Registered on the benchmarks' worker (``bench/_worker.py``) for ``bench/overhead.py``, never on
+the product's. Each activity goes through the same ``Calls.activity`` as a deployment's steps
+and returns at once: what remains is the orchestration.
 """
 
 from temporalio import activity, workflow

@@ -10,15 +10,12 @@ deployment runs in each region at once, and the final state is checked in every 
 """
 
 import argparse
-import json
 import sys
-import urllib.request
 
 from local.processes import STATE_DIR, free_port
-from local.stack import DEMO_REGIONS, LocalStack, demo_regions, interrupt_on_sigterm, local_stack
+from local.stack import DEMO_REGIONS, LocalStack, demo_regions, exit_code, local_stack
 from local.state import format_state, mismatches, read_state
 from models.colors import Color
-from models.config import expand_url
 
 VERSION = "2"
 IMAGE = "game:2"
@@ -41,8 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; the exit code says whether the deployment did what it should."""
     args = parse_args(argv)
-    interrupt_on_sigterm()
-    try:
+
+    def run() -> int:
         # Free ports: the demo runs even next to `make dev` on 7233/8233.
         with local_stack(
             ui=True,
@@ -53,12 +50,8 @@ def main(argv: list[str] | None = None) -> int:
             say=say,
         ) as stack:
             return deploy_and_check(stack)
-    except KeyboardInterrupt:
-        say("interrupted; everything stopped")
-        return 130
-    except (RuntimeError, TimeoutError, OSError) as err:
-        say(f"FAILED: {err}")
-        return 1
+
+    return exit_code(run, say)
 
 
 def deploy_and_check(stack: LocalStack) -> int:
@@ -68,7 +61,7 @@ def deploy_and_check(stack: LocalStack) -> int:
     for region in stack.regions:
         say(f"state before{where(stack, region)}:")
         print(format_state(read_state(stack.region_config(region))), flush=True)
-        old_players[region] = players_on(stack, region, "blue", "1")
+        old_players[region] = stack.players_on(region, "blue", "1")
         say(f"blue has {old_players[region]} players on version 1{where(stack, region)}")
 
     command = stack.deploy_args(VERSION, IMAGE, "--wait")
@@ -80,7 +73,7 @@ def deploy_and_check(stack: LocalStack) -> int:
         state = read_state(stack.region_config(region))
         say(f"state after{where(stack, region)}:")
         print(format_state(state), flush=True)
-        now = players_on(stack, region, "blue", "1")
+        now = stack.players_on(region, "blue", "1")
         say(
             f"blue has {now} players on version 1{where(stack, region)} (had {old_players[region]})"
         )
@@ -105,19 +98,6 @@ def deploy_and_check(stack: LocalStack) -> int:
 def where(stack: LocalStack, region: str) -> str:
     """`` in REGION`` when the stack has several regions, else nothing."""
     return f" in {region}" if len(stack.regions) > 1 else ""
-
-
-def players_on(stack: LocalStack, region: str, color: Color, version: str) -> int:
-    """What ``color``'s game server in ``region`` counts on ``version``, asked as the drain
-    phase asks."""
-    connections = stack.region_config(region).connections
-    if connections is None:
-        raise RuntimeError(f"{stack.config_path} has no [connections] section")
-    url = expand_url(connections.url, stack.regional[region].urls[color])
-    request = urllib.request.Request(url, headers={connections.version_header: version})
-    with urllib.request.urlopen(request, timeout=5) as answer:
-        count: int = json.loads(answer.read())["connections"]
-        return count
 
 
 def say(line: str) -> None:

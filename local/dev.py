@@ -10,7 +10,7 @@ import sys
 from urllib.parse import quote
 
 from local.processes import ROOT, STATE_DIR, worker_log
-from local.stack import LocalStack, interrupt_on_sigterm, local_stack
+from local.stack import LocalStack, exit_code, local_stack
 
 DEV_CONFIG = STATE_DIR / "dev" / "deploy.toml"
 WAITING = 'BlueGreenPhase="awaiting_approval" AND ExecutionStatus="Running"'
@@ -19,8 +19,8 @@ WAITING = 'BlueGreenPhase="awaiting_approval" AND ExecutionStatus="Running"'
 
 def main() -> int:
     """Start everything, print the instructions, wait for Ctrl-C (or the worker's death)."""
-    interrupt_on_sigterm()
-    try:
+
+    def run() -> int:
         with local_stack(
             ui=True,
             temporal_port=7233,
@@ -34,12 +34,8 @@ def main() -> int:
             code = stack.worker.wait()
             say(f"the worker exited with {code}; see {worker_log(stack.temporal_address)}")
             return 1
-    except KeyboardInterrupt:
-        say("stopped")
-        return 0
-    except (RuntimeError, TimeoutError, OSError) as err:
-        say(f"FAILED: {err}")
-        return 1
+
+    return exit_code(run, say, interrupted=0)
 
 
 def instructions(stack: LocalStack) -> str:

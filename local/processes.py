@@ -85,6 +85,11 @@ def require_free_port(port: int, what: str) -> None:
         )
 
 
+RUNNING: dict[str, subprocess.Popen[bytes]] = {}
+"""The processes ``background`` runs right now, by name (``temporal-7233``, ``moto-5000``,
+``worker-7233``, …): the benchmarks read how much CPU each has used."""
+
+
 def log_path(name: str) -> Path:
     """Where ``background(name, ...)`` writes the process's output."""
     return STATE_DIR / "logs" / f"{name}.log"
@@ -119,11 +124,13 @@ def background(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        RUNNING[name] = process
         try:
             if port is not None:
                 wait_for_port(port, startup_timeout, process)
             yield process
         finally:
+            RUNNING.pop(name, None)
             stop(process)
 
 
@@ -245,9 +252,12 @@ def game_server(
 
 
 @contextmanager
-def worker(env: Mapping[str, str], ready_timeout: float = 60) -> Iterator[subprocess.Popen[bytes]]:
+def worker(
+    env: Mapping[str, str], ready_timeout: float = 60, args: Sequence[str] = ("worker.py",)
+) -> Iterator[subprocess.Popen[bytes]]:
     """``worker.py`` with ``env`` added to this process's environment (TEMPORAL_ADDRESS and
-    the AWS variables at least); yields once it polls its task queue."""
+    the AWS variables at least); yields once it polls its task queue. ``args`` are Python's
+    arguments: the benchmarks run ``-m bench._worker``, worker.py with a workflow added."""
     address = env["TEMPORAL_ADDRESS"]
     namespace = env.get("TEMPORAL_NAMESPACE") or "default"
     queue = env.get("BLUEGREEN_TASK_QUEUE") or DEFAULT_TASK_QUEUE
@@ -266,7 +276,7 @@ def worker(env: Mapping[str, str], ready_timeout: float = 60) -> Iterator[subpro
         )
         return bool(described and json.loads(described).get("pollers"))
 
-    with background(name, [sys.executable, "worker.py"], env=env) as process:
+    with background(name, [sys.executable, *args], env=env) as process:
         wait_until(polling, ready_timeout, f"polling {queue!r}", process, log_path(name))
         yield process
 

@@ -11,10 +11,12 @@ alone) makes the same in each region, with its own pair of game servers, and one
 listing them all (``local_stack(regions=demo_regions(2))``).
 """
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -38,7 +40,8 @@ from local.processes import (
     worker,
     worker_log,
 )
-from models.config import EnvironmentConfig, load_config
+from models.colors import Color
+from models.config import EnvironmentConfig, expand_url, load_config
 from workflows.search_attributes import REGISTRATIONS
 
 DEMO_CONFIG = STATE_DIR / "demo" / "deploy.toml"
@@ -82,6 +85,18 @@ class LocalStack:
     def region_config(self, region: str) -> EnvironmentConfig:
         """The environment as ``region`` sees it (its ``in_region`` overrides applied)."""
         return self.environment_config().for_region(region)
+
+    def players_on(self, region: str, color: Color, version: str) -> int:
+        """What ``color``'s game server in ``region`` counts on ``version``, asked as the drain
+        phase asks."""
+        connections = self.region_config(region).connections
+        if connections is None:
+            raise RuntimeError(f"{self.config_path} has no [connections] section")
+        url = expand_url(connections.url, self.regional[region].urls[color])
+        request = urllib.request.Request(url, headers={connections.version_header: version})
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            count: int = json.loads(answer.read())["connections"]
+            return count
 
     def process_env(self) -> dict[str, str]:
         """This process's environment with ``env`` on top: for running client.py."""
@@ -142,6 +157,7 @@ def local_stack(
     game_seconds: float = 3,
     new_version: str = "2",
     start_worker: bool = True,
+    worker_args: Sequence[str] = ("worker.py",),
     regions: Sequence[str] = (REGION,),
     dynamic_config: Mapping[str, object] | None = None,
     search_attributes: bool = True,
@@ -155,9 +171,10 @@ def local_stack(
     in each of ``regions``, each region with its own game servers; the config lists them all.
     ``say`` receives a line for each thing started (the demo passes ``print``). ``db_file``
     holds Temporal's state for this run (a fresh file each time), otherwise it is in memory.
-    ``dynamic_config`` goes to the dev server (``temporal_dev_server``). ``search_attributes``
-    registers the BlueGreen* search attributes (``workflows/search_attributes.py``) with it;
-    False leaves the namespace without them, as a cluster nobody set up for them.
+    ``dynamic_config`` goes to the dev server (``temporal_dev_server``), ``worker_args`` to
+    Python for the worker (``worker``). ``search_attributes`` registers the BlueGreen* search
+    attributes (``workflows/search_attributes.py``) with it; False leaves the namespace without
+    them, as a cluster nobody set up for them.
     """
     if not regions:
         raise ValueError("local_stack needs at least one region")
@@ -216,7 +233,7 @@ def local_stack(
         env = {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default", **aws}
         process = None
         if start_worker:
-            process = stack.enter_context(worker(env))
+            process = stack.enter_context(worker(env, args=worker_args))
             say(f"worker polling (log: {_shown(worker_log(address))})")
         try:
             yield LocalStack(
@@ -237,6 +254,22 @@ def interrupt_on_sigterm() -> None:
     """Make SIGTERM raise KeyboardInterrupt, as Ctrl-C does, so that ``local_stack`` cleans up
     (by default SIGTERM ends Python at once, leaving its children running)."""
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def exit_code(run: Callable[[], int], say: Callable[[str], object], interrupted: int = 130) -> int:
+    """``run()``'s exit code, SIGTERM taken as Ctrl-C (``interrupt_on_sigterm``): ``interrupted``
+    when interrupted (130, as shells report Ctrl-C; 0 for ``make dev``, which runs until then),
+    1 after saying why when it failed (RuntimeError, TimeoutError, OSError); ``local_stack`` has
+    stopped everything by then."""
+    interrupt_on_sigterm()
+    try:
+        return run()
+    except KeyboardInterrupt:
+        say("interrupted; everything stopped")
+        return interrupted
+    except (RuntimeError, TimeoutError, OSError) as err:
+        say(f"FAILED: {err}")
+        return 1
 
 
 def _shown(path: Path) -> str:
