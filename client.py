@@ -28,7 +28,7 @@ import asyncio
 import json
 import sys
 
-from cli import deployments, exit_now, kinds, live, messages, telemetry
+from cli import deployments, kinds, live, messages, root_span
 from cli.arguments import (
     approve_request,
     build_parser,
@@ -36,17 +36,19 @@ from cli.arguments import (
     rollback_request,
     switch_request,
 )
-from cli.connection import connect, task_queue
 from cli.render import table
 from models.deployment import State
 from models.errors import BlueGreenError
+from runtime.connection import connect, task_queue
+from runtime.process_exit import exit_now
+from runtime.tracing import tracing
 
 
 async def deploy(args: argparse.Namespace) -> int:
     """Validate, start, and with --wait follow to the end."""
     request = deployment_request(args)  # before connecting: bad input starts nothing
     client = await connect(args.profile)
-    handle = await telemetry.start_deployment(client, request, task_queue())  # the trace's root
+    handle = await root_span.start_deployment(client, request, task_queue())  # the trace's root
     launch = kinds.launch(request)
     say = deployments.print_err if args.json else deployments.print_now
     say(
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; every expected problem is one line on stderr and an exit code."""
     try:
         args = build_parser().parse_args(argv)
-        with telemetry.tracing("bluegreen-client"):  # OTEL_* variables; flushed before exit
+        with tracing("bluegreen-client"):  # OTEL_* variables; flushed before exit
             return asyncio.run(COMMANDS[args.command](args))
     except BlueGreenError as err:
         print(f"client.py: {err}", file=sys.stderr)

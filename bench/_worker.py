@@ -10,7 +10,7 @@ product's ``ALL_WORKFLOWS`` list itself is left untouched.
 import worker
 from activities import ALL_ACTIVITIES
 from bench._trivial import TrivialWorkflow, do_nothing
-from cli import exit_now
+from runtime.process_exit import exit_now
 from workflows import ALL_WORKFLOWS
 
 

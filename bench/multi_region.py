@@ -79,7 +79,6 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from bench import _report
 from bench._report import CpuMeter, TaskTimes, at
 from bench._stack import bench_stack, measure_on
-from cli.connection import task_queue
 from cli.deployments import deployment_id
 from local.processes import STATE_DIR
 from local.stack import DEMO_REGIONS, REGION, LocalStack
@@ -88,6 +87,7 @@ from models.colors import other_color
 from models.config import EnvironmentConfig
 from models.deployment import DeploymentRequest
 from models.multi_region import MultiRegionRequest
+from runtime.connection import task_queue
 from workflows.deployment import BlueGreenDeployment
 from workflows.multi_region import MultiRegionDeployment
 

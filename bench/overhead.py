@@ -54,7 +54,6 @@ from temporalio.client import Client
 from bench import _report
 from bench._stack import bench_stack, bench_worker, deployment_request, measure_on
 from bench._trivial import TrivialWorkflow
-from cli.connection import task_queue
 from cli.deployments import final_status, start
 from local.processes import STATE_DIR
 from local.stack import LocalStack
@@ -62,6 +61,7 @@ from local.state import mismatches, read_state
 from models.colors import other_color
 from models.config import EnvironmentConfig
 from models.deployment import State
+from runtime.connection import task_queue
 
 DEFAULT_ROUNDS = 5
 TIMEOUT = 120.0

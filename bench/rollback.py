@@ -66,7 +66,6 @@ from temporalio.client import Client
 from bench import _report
 from bench._report import stats, table, with_stats
 from bench._stack import bench_stack, deployment_request, measure_on
-from cli.connection import task_queue
 from cli.deployments import Handle, final_status, query_status, start
 from local.aws_resources import DemoResources
 from local.processes import STATE_DIR
@@ -77,6 +76,7 @@ from models.config import BakeConfig, EnvironmentConfig, expand_url
 from models.deployment import DeploymentRequest, DeploymentStatus, Phase, State
 from models.durations import format_duration
 from models.messages import RollbackRequest
+from runtime.connection import task_queue
 from workflows.deployment import BlueGreenDeployment
 
 if TYPE_CHECKING:

@@ -42,7 +42,6 @@ from temporalio.client import Client
 from bench import _report
 from bench._report import CpuMeter
 from bench._stack import bench_stack, deployment_request, measure_on
-from cli.connection import task_queue
 from cli.deployments import final_status, start
 from local.aws_resources import create_demo_resources, write_demo_config
 from local.processes import STATE_DIR
@@ -51,6 +50,7 @@ from local.state import mismatches, read_state
 from models.colors import Color, other_color
 from models.config import EnvironmentConfig
 from models.deployment import State
+from runtime.connection import task_queue
 
 DEFAULT_DEPLOYMENTS = 100
 DEFAULT_ROUNDS = 1
