@@ -54,7 +54,8 @@ from temporalio.client import Client
 from bench import _report
 from bench._stack import bench_stack, bench_worker, deployment_request, measure_on
 from bench._trivial import TrivialWorkflow
-from cli.deployments import final_status, start
+from cli.deployment_kinds import start
+from cli.deployments import final_status
 from local.processes import STATE_DIR
 from local.stack import LocalStack
 from local.state import mismatches, read_state

@@ -66,7 +66,8 @@ from temporalio.client import Client
 from bench import _report
 from bench._report import stats, table, with_stats
 from bench._stack import bench_stack, deployment_request, measure_on
-from cli.deployments import Handle, final_status, query_status, start
+from cli.deployment_kinds import start
+from cli.deployments import Handle, final_status, query_status
 from local.aws_resources import DemoResources
 from local.processes import STATE_DIR
 from local.stack import LocalStack

@@ -42,7 +42,8 @@ from temporalio.client import Client
 from bench import _report
 from bench._report import CpuMeter
 from bench._stack import bench_stack, deployment_request, measure_on
-from cli.deployments import final_status, start
+from cli.deployment_kinds import start
+from cli.deployments import final_status
 from local.aws_resources import create_demo_resources, write_demo_config
 from local.processes import STATE_DIR
 from local.stack import LocalStack

@@ -1,7 +1,7 @@
 """Traces: one per deployment, from client.py's root span through the workflow to each activity.
 
 A deployment runs in-process on the time-skipping server (fake activities), started by
-``root_span.start_deployment`` — what ``client.py deploy`` calls — on a client from
+``deployment_kinds.start`` — what ``client.py deploy`` calls — on a client from
 ``runtime.connection.connect`` whose tracer writes to an in-memory exporter; the worker is made
 from that client, so it carries the same interceptor. Then the exporter choice from ``OTEL_*``.
 """
@@ -25,7 +25,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from cli import deployments, root_span
+from cli import deployment_kinds, deployments, root_span, starting
 from local.processes import BIN
 from local.processes import ROOT as REPO
 from models.deployment import DeploymentStatus, State
@@ -157,7 +157,7 @@ async def test_a_deployment_is_one_trace_from_the_client_to_each_activity(
     aws = FakeAws()
     request = deployment_request(environment=f"trace-{uuid.uuid4().hex[:8]}")
     async with running_worker(client, aws) as task_queue:  # the worker inherits the interceptor
-        handle = await root_span.start_deployment(client, request, task_queue, tracer)
+        handle = await deployment_kinds.start(client, request, task_queue, tracer)
         final = await deployments.ended_status(handle, DeploymentStatus)
         # client.py deploy --wait polls this every second: no span, no trace of its own.
         await deployments.current_status(handle, DeploymentStatus)
@@ -194,8 +194,8 @@ async def test_a_refused_start_is_an_error_span(
     switch_id = deployments.switch_id(request.service, request.environment)
     await client.start_workflow("SwitchBack", id=switch_id, task_queue=f"none-{uuid.uuid4()}")
     try:
-        with pytest.raises(deployments.DeploymentRunningError):
-            await root_span.start_deployment(client, request, "unused", tracer)
+        with pytest.raises(starting.DeploymentRunningError):
+            await deployment_kinds.start(client, request, "unused", tracer)
     finally:
         await client.get_workflow_handle(switch_id).terminate("end of test")
 
@@ -217,7 +217,7 @@ async def test_a_multi_region_deployment_is_one_trace_with_each_region_in_it(
         update={"environment": f"trace-{uuid.uuid4().hex[:8]}"}
     )
     async with running_worker(client, aws) as task_queue:
-        handle = await root_span.start_deployment(client, request, task_queue, tracer)
+        handle = await deployment_kinds.start(client, request, task_queue, tracer)
         final = await deployments.ended_status(handle, MultiRegionStatus)
     assert final.state == State.SUCCEEDED
 
