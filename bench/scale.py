@@ -15,7 +15,7 @@ color healthy at its first check, the demo's integration check (one HTTP GET), n
 players (the drain ends at its first count). After one warm-up deployment of the demo's own
 service (not counted: the worker's first deployment creates its boto3 clients and loads the
 workflows' code), each round starts a deployment of every service at once, as ``client.py
-deploy`` starts one (``cli.deployments.start``), and waits for them all: round r deploys
+deploy`` starts one (``cli.deployment_kinds.start``), and waits for them all: round r deploys
 version r + 1 to whichever color is inactive. Measured per round: the wall time from just
 before the first start request to the last result; each deployment's own start → result;
 the CPU seconds (user + system, from /proc) that the worker, the Temporal dev server and moto
