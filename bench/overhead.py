@@ -7,13 +7,13 @@ the two sample game servers) and one worker, and times, from just before the sta
 the result, two workflows side by side:
 
 - **the deployment**: ``BlueGreenDeployment`` of a new version, started as ``client.py deploy``
-  starts it (``cli.deployment_kinds.start``: its root span, its check that no switch runs,
-  then the start with the BlueGreen* search attributes, which the workflow then keeps up to
-  date), with nothing to wait for, as in ``bench/multi_region.py``: moto reports the new color
-  healthy at its first check, the demo's integration check (one HTTP GET), no bake (and so no
-  alarms), no players (the drain ends at its first count). Its activities are counted from its history and its
-  children's (``ActivityTaskScheduled`` events; a health, bake or drain wait that runs long
-  moves to a child, ``<id>-health``, ``-bake`` or ``-drain``; short ones stay inline);
+  starts it (``cli.deployment_kinds.start``: its root span, its check that no switch runs, then
+  the start with the BlueGreen* search attributes, which the workflow then keeps up to date),
+  with nothing to wait for, as in ``bench/multi_region.py``: moto reports the new color healthy
+  at its first check, the demo's integration check (one HTTP GET), no bake (and so no alarms),
+  no players (the drain ends at its first count). Its activities are counted from its history
+  and its children's (``ActivityTaskScheduled`` events; a health, bake or drain wait that runs
+  long moves to a child, ``<id>-health``, ``-bake`` or ``-drain``; short ones stay inline);
 - **the trivial workflow** (``bench/_trivial.py``): exactly that many activities, one after the
   other, each returning at once, through the same ``Calls.activity`` as the deployment's.
 
