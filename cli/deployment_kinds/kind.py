@@ -3,7 +3,7 @@
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from opentelemetry.trace import Tracer
 from temporalio.client import Client
@@ -15,6 +15,7 @@ from models.multi_region import MultiRegionRequest, MultiRegionStatus
 
 RequestT = TypeVar("RequestT", bound=DeploymentRequest | MultiRegionRequest)
 StatusT = TypeVar("StatusT", bound=DeploymentStatus | MultiRegionStatus)
+ShownT = TypeVar("ShownT", contravariant=True)
 Say = Callable[[str], None]
 
 
@@ -26,6 +27,8 @@ class DeploymentKind(ABC, Generic[RequestT, StatusT]):
     """The workflow type its requests start."""
     status_type: type[StatusT]
     """The type of its ``status`` query, its result and the details of its failure."""
+    renders: "Renders[StatusT]"
+    """The module that renders that status: the summary, the JSON document, the exit codes."""
 
     # --- starting ---------------------------------------------------------------------------
 
@@ -82,35 +85,47 @@ class DeploymentKind(ABC, Generic[RequestT, StatusT]):
     def where_it_is(self, status: StatusT) -> str:
         """Its phase, or each started region's phase."""
 
-    # --- showing ----------------------------------------------------------------------------
+    # --- showing: delegated to the module that renders this kind's status ---------------------
 
-    @abstractmethod
     def summary(self, status: StatusT) -> str:
         """The final (or current) state, for a terminal or a CI log."""
+        return self.renders.summary(status)
 
-    @abstractmethod
     def as_json(self, status: StatusT, **extra: Any) -> str:
         """One JSON document: the status and ``extra`` (run ID, exit code)."""
+        return self.renders.as_json(status, **extra)
 
-    @abstractmethod
     def exit_code(self, status: StatusT) -> int:
         """client.py's exit code for a deployment that ended so (0 only if it succeeded)."""
+        return self.renders.exit_code(status)
 
-    @abstractmethod
     def approved_line(self, status: StatusT) -> str:
         """What ``client.py approve`` prints once the deployment took the approval."""
+        return self.renders.approved_line(status)
 
-    @abstractmethod
     def rollback_accepted_line(self, status: StatusT) -> str:
         """What ``client.py rollback`` prints once the deployment took the request."""
+        return self.renders.rollback_accepted_line(status)
 
-    @abstractmethod
     def rollback_exit_code(self, final: StatusT) -> int:
         """0 only when production is back as it was: rolled back, nothing left for a person."""
+        return self.renders.rollback_exit_code(final)
 
-    @abstractmethod
     def ended_advice(self, status: StatusT, action: str) -> str:
         """How an ended deployment ended, and what to do instead of ``action``."""
+        return self.renders.ended_advice(status, action)
+
+
+class Renders(Protocol[ShownT]):
+    """A module that renders one kind's status (cli/render.py, cli/render_regions.py)."""
+
+    def summary(self, status: ShownT, /) -> str: ...
+    def as_json(self, status: ShownT, **extra: Any) -> str: ...
+    def exit_code(self, status: ShownT, /) -> int: ...
+    def approved_line(self, status: ShownT, /) -> str: ...
+    def rollback_accepted_line(self, status: ShownT, /) -> str: ...
+    def rollback_exit_code(self, final: ShownT, /) -> int: ...
+    def ended_advice(self, status: ShownT, action: str, /) -> str: ...
 
 
 AnyKind = DeploymentKind[Any, Any]

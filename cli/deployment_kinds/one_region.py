@@ -13,6 +13,7 @@ class OneRegion(DeploymentKind[DeploymentRequest, DeploymentStatus]):
     """A deployment to one region."""
 
     workflow = "BlueGreenDeployment"
+    renders = render
     status_type = DeploymentStatus
 
     def regions(self, request: DeploymentRequest) -> list[str]:
@@ -49,27 +50,6 @@ class OneRegion(DeploymentKind[DeploymentRequest, DeploymentStatus]):
 
     def where_it_is(self, status: DeploymentStatus) -> str:
         return f"phase {status.phase.value}"
-
-    def summary(self, status: DeploymentStatus) -> str:
-        return render.summary(status)
-
-    def as_json(self, status: DeploymentStatus, **extra: Any) -> str:
-        return render.as_json(status, **extra)
-
-    def exit_code(self, status: DeploymentStatus) -> int:
-        return render.exit_code(status)
-
-    def approved_line(self, status: DeploymentStatus) -> str:
-        return render.approved_line(status)
-
-    def rollback_accepted_line(self, status: DeploymentStatus) -> str:
-        return render.rollback_accepted_line(status)
-
-    def rollback_exit_code(self, final: DeploymentStatus) -> int:
-        return render.rollback_exit_code(final)
-
-    def ended_advice(self, status: DeploymentStatus, action: str) -> str:
-        return render.ended_advice(status, action)
 
 
 ONE_REGION = OneRegion()

@@ -14,6 +14,7 @@ class SeveralRegions(DeploymentKind[MultiRegionRequest, MultiRegionStatus]):
     """A deployment to several regions: one child deployment per region."""
 
     workflow = "MultiRegionDeployment"
+    renders = render_regions
     status_type = MultiRegionStatus
 
     def regions(self, request: MultiRegionRequest) -> list[str]:
@@ -57,27 +58,6 @@ class SeveralRegions(DeploymentKind[MultiRegionRequest, MultiRegionStatus]):
     def where_it_is(self, status: MultiRegionStatus) -> str:
         phases = [f"{p.region} {p.status.phase.value}" for p in status.regions.values() if p.status]
         return f"phases {', '.join(phases)}" if phases else "starting"
-
-    def summary(self, status: MultiRegionStatus) -> str:
-        return render_regions.summary(status)
-
-    def as_json(self, status: MultiRegionStatus, **extra: Any) -> str:
-        return render_regions.as_json(status, **extra)
-
-    def exit_code(self, status: MultiRegionStatus) -> int:
-        return render_regions.exit_code(status)
-
-    def approved_line(self, status: MultiRegionStatus) -> str:
-        return render_regions.approved_line(status)
-
-    def rollback_accepted_line(self, status: MultiRegionStatus) -> str:
-        return render_regions.rollback_accepted_line(status)
-
-    def rollback_exit_code(self, final: MultiRegionStatus) -> int:
-        return render_regions.rollback_exit_code(final)
-
-    def ended_advice(self, status: MultiRegionStatus, action: str) -> str:
-        return render_regions.ended_advice(status, action)
 
 
 def _waves(request: MultiRegionRequest) -> list[list[str]]:
