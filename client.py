@@ -28,7 +28,7 @@ import asyncio
 import json
 import sys
 
-from cli import deployments, exit_now, kinds, live, messages, telemetry
+from cli import deployment_kinds, live, recent, switching, updates
 from cli.arguments import (
     approve_request,
     build_parser,
@@ -36,22 +36,26 @@ from cli.arguments import (
     rollback_request,
     switch_request,
 )
-from cli.connection import connect, task_queue
+from cli.deployments import print_err, print_now
+from cli.lookup import lookup
 from cli.render import table
 from models.deployment import State
 from models.errors import BlueGreenError
+from runtime.connection import connect, task_queue
+from runtime.process_exit import exit_now
+from runtime.tracing import tracing
 
 
 async def deploy(args: argparse.Namespace) -> int:
     """Validate, start, and with --wait follow to the end."""
     request = deployment_request(args)  # before connecting: bad input starts nothing
+    kind = deployment_kinds.for_request(request)  # one region or several: decided once, here
     client = await connect(args.profile)
-    handle = await telemetry.start_deployment(client, request, task_queue())  # the trace's root
-    launch = kinds.launch(request)
-    say = deployments.print_err if args.json else deployments.print_now
+    handle = await kind.start(client, request, task_queue())  # the trace's root
+    say = print_err if args.json else print_now
     say(
         f"started deployment {handle.id} (run {handle.result_run_id}):"
-        f" {request.service} {request.version} → {request.environment}, {launch.where}"
+        f" {request.service} {request.version} → {request.environment}, {kind.where(request)}"
     )
     if request.require_approval and not args.wait:
         say(f"it waits for approval before switching: client.py approve {handle.id}")
@@ -64,29 +68,29 @@ async def deploy(args: argparse.Namespace) -> int:
             }
             print(json.dumps(started))
         return 0
-    with live.progress(say, sys.stderr if args.json else sys.stdout) as on_status:
-        final = await deployments.follow(client, handle, launch.status_type, on_status)
-    code = kinds.exit_code(final)
+    with live.progress(say, sys.stderr if args.json else sys.stdout, kind=kind) as on_status:
+        final = await kind.follow(client, handle, on_status)
+    code = kind.exit_code(final)
     if args.json:
-        print(kinds.as_json(final, run_id=handle.result_run_id, exit_code=code))
+        print(kind.as_json(final, run_id=handle.result_run_id, exit_code=code))
     else:
-        print(kinds.summary(final))
+        print(kind.summary(final))
     return code
 
 
 async def status(args: argparse.Namespace) -> int:
     """Show one deployment; the exit code is that of its state (running counts as 0)."""
     client = await connect(args.profile)
-    found = await deployments.lookup(client, args.deployment_id)
-    code = 0 if found.state == State.RUNNING else kinds.exit_code(found)
-    print(kinds.as_json(found, exit_code=code) if args.json else kinds.summary(found))
+    kind, found = await lookup(client, args.deployment_id)
+    code = 0 if found.state == State.RUNNING else kind.exit_code(found)
+    print(kind.as_json(found, exit_code=code) if args.json else kind.summary(found))
     return code
 
 
 async def list_deployments(args: argparse.Namespace) -> int:
     """A table of running and recent deployments: multi-region ones, their regions, one-region ones."""
     client = await connect(args.profile)
-    rows = await deployments.recent(client, args.limit)
+    rows = await recent.recent(client, args.limit)
     columns = [
         "deployment_id",
         "status",
@@ -107,8 +111,8 @@ async def approve(args: argparse.Namespace) -> int:
     """Let a deployment waiting for approval switch traffic (in every region, for several)."""
     request = approve_request(args)
     client = await connect(args.profile)
-    approved = await messages.approve(client, args.deployment_id, request)
-    print(kinds.approved_line(approved))
+    found, approved = await updates.approve(client, args.deployment_id, request)
+    print(found.kind.approved_line(approved))
     return 0
 
 
@@ -116,13 +120,15 @@ async def rollback(args: argparse.Namespace) -> int:
     """Ask a deployment to put production back (in every region), then follow it to its end."""
     request = rollback_request(args)
     client = await connect(args.profile)
-    found, accepted = await messages.rollback(client, args.deployment_id, request)
-    say = deployments.print_err if args.json else deployments.print_now
-    say(kinds.rollback_accepted_line(accepted))
-    with live.progress(say, sys.stderr if args.json else sys.stdout, since=accepted) as shown:
-        final = await deployments.follow(client, found.handle, found.status_type, shown)
-    code = kinds.rollback_exit_code(final)
-    print(kinds.as_json(final, exit_code=code) if args.json else kinds.summary(final))
+    found, accepted = await updates.rollback(client, args.deployment_id, request)
+    kind = found.kind
+    say = print_err if args.json else print_now
+    say(kind.rollback_accepted_line(accepted))
+    stream = sys.stderr if args.json else sys.stdout
+    with live.progress(say, stream, since=accepted, kind=kind) as shown:
+        final = await kind.follow(client, found.handle, shown)
+    code = kind.rollback_exit_code(final)
+    print(kind.as_json(final, exit_code=code) if args.json else kind.summary(final))
     return code
 
 
@@ -130,11 +136,11 @@ async def switch(args: argparse.Namespace) -> int:
     """Send traffic back to the other color, if it still runs and is healthy."""
     request = switch_request(args)  # before connecting: bad input starts nothing
     client = await connect(args.profile)
-    result = await messages.switch(client, request, task_queue())
+    result = await switching.switch(client, request, task_queue())
     if args.json:
         print(json.dumps({"exit_code": 0, **result.model_dump(mode="json")}, indent=2))
     else:
-        print("\n".join(messages.switched_lines(result)))
+        print("\n".join(switching.switched_lines(result)))
     return 0
 
 
@@ -152,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; every expected problem is one line on stderr and an exit code."""
     try:
         args = build_parser().parse_args(argv)
-        with telemetry.tracing("bluegreen-client"):  # OTEL_* variables; flushed before exit
+        with tracing("bluegreen-client"):  # OTEL_* variables; flushed before exit
             return asyncio.run(COMMANDS[args.command](args))
     except BlueGreenError as err:
         print(f"client.py: {err}", file=sys.stderr)

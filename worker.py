@@ -3,10 +3,10 @@
     python worker.py [--task-queue QUEUE] [--profile PROFILE]
 
 Connection settings come from the environment and Temporal's config file, as for the Temporal
-CLI (see cli/connection.py); AWS credentials and region from boto3's usual chain. Stops cleanly
+CLI (see runtime/connection.py); AWS credentials and region from boto3's usual chain. Stops cleanly
 on SIGINT or SIGTERM: running activities get time to finish, workflows resume on another worker.
 
-Traces go where the OTEL_* variables say (cli/telemetry.py). Log lines end with what they are
+Traces go where the OTEL_* variables say (runtime/tracing.py). Log lines end with what they are
 about (activities/logs.py): ``deployment=… region=… step=ecs.UpdateService request_id=…``.
 """
 
@@ -25,10 +25,10 @@ from temporalio.worker import Worker
 
 from activities import ALL_ACTIVITIES
 from activities.logs import LogfmtFormatter
-from cli import exit_now
-from cli.connection import connect, task_queue
-from cli.telemetry import tracing
 from models.errors import BlueGreenError
+from runtime.connection import connect, task_queue
+from runtime.process_exit import exit_now
+from runtime.tracing import tracing
 from workflows import ALL_WORKFLOWS
 
 # boto3 clients are thread-safe; activities block on AWS, so they run in threads.

@@ -31,15 +31,15 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from cli.connection import task_queue
-from cli.deployments import AnyHandle, ended_status, start
-from cli.kinds import AnyRequest, AnyStatus, launch
+from cli import deployment_kinds
+from cli.deployments import AnyHandle, AnyRequest, AnyStatus, ended_status
 from local.processes import RUNNING, STATE_DIR, free_port, worker_log
 from local.stack import REGION, LocalStack, exit_code, local_stack
 from local.state import mismatches, read_state
 from models.colors import Color
 from models.config import BakeConfig, EnvironmentConfig
 from models.deployment import DeploymentRequest, State
+from runtime.connection import task_queue
 
 Figures = dict[str, float]
 Stats = dict[str, float]
@@ -213,15 +213,17 @@ def request(
 
 
 async def deploy(client: Client, wanted: AnyRequest) -> tuple[AnyHandle, AnyStatus, Figures]:
-    """Start ``wanted`` as ``client.py deploy`` does (``cli.deployments.start``) and wait for its
+    """Start ``wanted`` as ``client.py deploy`` does (``cli.deployment_kinds.start``) and wait for its
     end: its handle, its final status and its figures: ``wall`` (just before the start request →
     the result), ``start`` (→ the start request answered) and the CPU each local process used
     meanwhile. RuntimeError unless it succeeded."""
     cpu = cpu_seconds()
     began = time.perf_counter()
-    handle = await start(client, wanted, task_queue())
+    handle = await deployment_kinds.start(client, wanted, task_queue())
     started = time.perf_counter() - began
-    status = await asyncio.wait_for(ended_status(handle, launch(wanted).status_type), TIMEOUT)
+    status = await asyncio.wait_for(
+        ended_status(handle, deployment_kinds.for_request(wanted).status_type), TIMEOUT
+    )
     figures = {"wall": time.perf_counter() - began, "start": started, **cpu_used(cpu)}
     if status.state != State.SUCCEEDED:
         raise RuntimeError(f"{handle.id}, version {wanted.version}: {status.state.value}")

@@ -8,7 +8,7 @@ the product's worker.
 import worker
 from activities import ALL_ACTIVITIES
 from bench._trivial import TrivialWorkflow, do_nothing
-from cli import exit_now
+from runtime.process_exit import exit_now
 from workflows import ALL_WORKFLOWS
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ from temporalio.api.enums.v1 import EventType
 
 from bench import _harness, _history
 from bench._harness import DEFAULT, Benchmark, Figures, Measure, Run, Sample
-from cli.kinds import AnyRequest
+from cli.deployments import AnyRequest
 from local.stack import DEMO_REGIONS, REGION
 from local.state import read_state
 from models.colors import other_color

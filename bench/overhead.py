@@ -28,9 +28,9 @@ import time
 from bench import _harness, _history
 from bench._harness import Benchmark, Figures, Measure, Run, Sample
 from bench._trivial import TrivialWorkflow
-from cli.connection import task_queue
 from local.state import read_state
 from models.colors import other_color
+from runtime.connection import task_queue
 
 DEPLOYMENT, TRIVIAL = "deployment", "trivial"
 BY = "bench/overhead.py"

@@ -35,8 +35,8 @@ from temporalio.api.history.v1 import HistoryEvent
 from activities.traffic import read_router_weights
 from bench import _harness, _history
 from bench._harness import Benchmark, Figures, Measure, Run, Sample
-from cli.connection import task_queue
-from cli.deployments import Handle, final_status, query_status, start
+from cli.deployment_kinds import start
+from cli.deployments import Handle, final_status, query_status
 from local.stack import LocalStack
 from local.state import read_state
 from models.activities import RouterInput
@@ -44,6 +44,7 @@ from models.colors import Color, other_color
 from models.config import EnvironmentConfig
 from models.deployment import DeploymentStatus, Phase, State
 from models.messages import RollbackRequest
+from runtime.connection import task_queue
 from workflows.deployment import BlueGreenDeployment
 
 PREVIOUS_VERSION, NEW_VERSION = "1", "2"

@@ -1,17 +1,1 @@
-"""The I/O edge shared by ``client.py`` and ``worker.py``: arguments, connection, output."""
-
-import os
-import sys
-from typing import NoReturn
-
-
-def exit_now(code: int) -> NoReturn:
-    """Flush and end the process without interpreter teardown.
-
-    Temporal's Rust bridge keeps threads that can abort CPython's finalization of a short-lived
-    client process ("Fatal Python error: PyGILState_Release", temporalio/sdk-python#300), which
-    would spoil the one-line errors and the exit codes CI relies on.
-    """
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+"""The I/O edge of ``client.py``: arguments, starting and following deployments, output."""

@@ -1,7 +1,7 @@
 """What ``client.py`` shows while it follows a deployment (``deploy --wait``, ``rollback``).
 
 Not on a terminal (a CI log, a pipe, a file): a line per phase entered, as it is entered, and
-nothing else — ``kinds.progress_printer``. On a terminal the same lines scroll by and, under
+nothing else — the kind's ``progress_printer``. On a terminal the same lines scroll by and, under
 them, a few lines say where the deployment is now: its phase and for how long, the last health
 check, the clients left on the old color; a row per region when there are several. Those lines
 are redrawn in place (ANSI cursor-up and clear-line) when they change, at most four times a
@@ -19,10 +19,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TextIO
 
-from cli import kinds, render
-from cli.kinds import AnyStatus
-from models.deployment import DeploymentStatus, State
-from models.multi_region import MultiRegionStatus, RegionProgress
+from cli import deployment_kinds
+from cli.deployment_kinds.kind import AnyKind
+from cli.deployments import AnyStatus
+from models.deployment import State
 
 MIN_INTERVAL = 0.25
 """Seconds between two redraws at least: at most four a second."""
@@ -48,25 +48,45 @@ def is_live(stream: TextIO) -> bool:
 
 @contextmanager
 def progress(
-    say: Callable[[str], None], stream: TextIO, since: AnyStatus | None = None
+    say: Callable[[str], None],
+    stream: TextIO,
+    since: AnyStatus | None = None,
+    *,
+    kind: AnyKind | None = None,
 ) -> Iterator[OnStatus]:
-    """A ``deployments.follow`` callback for ``stream``: the live view on a terminal, otherwise
-    the plain phase lines through ``say`` (which writes to ``stream``) exactly as before.
+    """A ``follow`` callback for ``stream``: the live view on a terminal, otherwise the plain
+    phase lines through ``say`` (which writes to ``stream``) exactly as before.
 
-    ``since``: what was already shown (``rollback`` starts after the accepted status). On the
+    ``since``: what was already shown (``rollback`` starts after the accepted status). ``kind``:
+    the deployment's kind; without it, the kind of the first status seen. On the
     way out the live lines are erased, so that the summary printed next stands alone; after an
     error or Ctrl-C they stay, saying where the deployment was.
     """
     if not is_live(stream):
-        yield kinds.progress_printer(say, since)
+        yield phase_printer(say, since, kind)
         return
-    view = LiveView(stream, since)
+    view = LiveView(stream, since, kind=kind)
     try:
         yield view
     except BaseException:
         view.close(erase=False)
         raise
     view.close()
+
+
+def phase_printer(
+    say: Callable[[str], None], since: AnyStatus | None = None, kind: AnyKind | None = None
+) -> OnStatus:
+    """``kind``'s ``progress_printer`` (without ``kind``: that of the first status seen)."""
+    printer = kind.progress_printer(say, since) if kind else None
+
+    def show_new_phases(status: AnyStatus) -> None:
+        nonlocal printer
+        if printer is None:
+            printer = deployment_kinds.of_status(status).progress_printer(say, since)
+        printer(status)
+
+    return show_new_phases
 
 
 class LiveView:
@@ -83,6 +103,7 @@ class LiveView:
         stream: TextIO,
         since: AnyStatus | None = None,
         *,
+        kind: AnyKind | None = None,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         width: int | None = None,
@@ -95,7 +116,8 @@ class LiveView:
         self._size = (width, height)
         self._min_interval = min_interval
         self._new_lines: list[str] = []
-        self._phase_lines = kinds.progress_printer(self._new_lines.append, since)
+        self._kind = kind
+        self._phase_lines = phase_printer(self._new_lines.append, since, kind)
         self._latest: AnyStatus | None = None
         self._block: list[str] = []
         """The block as it is on the screen."""
@@ -107,6 +129,7 @@ class LiveView:
         if self._closed:
             return
         self._phase_lines(status)
+        self._kind = self._kind or deployment_kinds.of_status(status)
         self._latest = status
         self._update()
 
@@ -150,10 +173,10 @@ class LiveView:
     def _fitted(self) -> list[str]:
         """The block for the latest status, cut to the terminal: a line that wrapped or a block
         taller than the screen would throw the cursor-up count off."""
-        if self._latest is None:
-            return []
+        if self._latest is None or self._kind is None or self._latest.state != State.RUNNING:
+            return []  # none once it has ended
         width, height = self._terminal_size()
-        lines = status_block(self._latest, self._now())[: max(height - 1, 1)]
+        lines = self._kind.status_block(self._latest, self._now())[: max(height - 1, 1)]
         return [_cut(line, width - 1) for line in lines]
 
     def _draw(self, block: list[str]) -> None:
@@ -177,86 +200,6 @@ class LiveView:
             width = width or size.columns or DEFAULT_WIDTH
             height = height or size.lines or 24
         return width, height
-
-
-# --- the block ----------------------------------------------------------------------------------
-
-
-def status_block(status: AnyStatus, now: datetime) -> list[str]:
-    """The lines that say where a running deployment is now; none once it has ended."""
-    if status.state != State.RUNNING:
-        return []
-    if isinstance(status, MultiRegionStatus):
-        return _regions_block(status, now)
-    return _one_region_block(status, now)
-
-
-def _one_region_block(status: DeploymentStatus, now: datetime) -> list[str]:
-    lines = [f"  now: {status.phase.value} for {time_in_phase(status, now)}"]
-    if status.last_health:
-        lines.append(f"  health: {_health(status)}")
-    if status.last_connections:
-        lines.append(f"  clients left on {status.active_color_before}: {_clients(status)}")
-    if status.last_alarms:
-        alarms = ", ".join(f"{alarm.name} {alarm.state}" for alarm in status.last_alarms)
-        until = f", bake until {status.bake_until:%H:%M:%S}" if status.bake_until else ""
-        lines.append(f"  alarms: {alarms} ({_checks(status.alarm_checks)}){until}")
-    return lines
-
-
-def _regions_block(status: MultiRegionStatus, now: datetime) -> list[str]:
-    rows = [["REGION", "PHASE", "FOR", "HEALTH", "CLIENTS LEFT"]]
-    rows += [_region_row(progress, now) for progress in status.regions.values()]
-    return [f"  {line}" for line in render.table(rows)]
-
-
-def _region_row(progress: RegionProgress, now: datetime) -> list[str]:
-    status = progress.status
-    if status is None:
-        waiting = "not started" if progress.ended else f"not started (wave {progress.wave + 1})"
-        return [progress.region, waiting, "-", "-", "-"]
-    running = status.state == State.RUNNING
-    return [
-        progress.region,
-        status.phase.value if running else status.state.value,
-        time_in_phase(status, now) if running else "-",
-        _health(status) if status.last_health else "-",
-        _clients(status) if status.last_connections else "-",
-    ]
-
-
-def _health(status: DeploymentStatus) -> str:
-    assert status.last_health is not None
-    return f"{status.last_health.reason} ({_checks(status.health_checks)})"
-
-
-def _clients(status: DeploymentStatus) -> str:
-    seen = status.last_connections
-    assert seen is not None
-    count = str(seen.count) if seen.count is not None else f"unknown: {seen.error}"
-    return f"{count} ({_checks(status.connection_checks)})"
-
-
-def _checks(count: int) -> str:
-    return f"{count} check{'' if count == 1 else 's'}"
-
-
-def time_in_phase(status: DeploymentStatus, now: datetime) -> str:
-    """How long the deployment has been in its current phase: ``12s``, ``3m05s``, ``1h02m``."""
-    entered = [entry.entered_at for entry in status.phases if entry.phase == status.phase]
-    if not entered:
-        return "-"
-    return duration((now - entered[-1]).total_seconds())
-
-
-def duration(seconds: float) -> str:
-    """``seconds`` as the live view shows them (never negative: the clocks may differ a bit)."""
-    whole = max(int(seconds), 0)
-    if whole < 60:
-        return f"{whole}s"
-    if whole < 3600:
-        return f"{whole // 60}m{whole % 60:02d}s"
-    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 def _cut(line: str, width: int) -> str:

@@ -172,7 +172,7 @@ def environ(values: Mapping[str, str]) -> Iterator[None]:
 
 TEMPORAL = BIN / "temporal"
 DEFAULT_TASK_QUEUE = "blue-green-deployments"
-"""The worker's task queue when BLUEGREEN_TASK_QUEUE is not set (as in cli/connection.py)."""
+"""The worker's task queue when BLUEGREEN_TASK_QUEUE is not set (as in runtime/connection.py)."""
 
 
 def temporal_cli(address: str, *args: str, namespace: str = "default") -> str | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from cli import live, render, render_regions
+from cli import live, render, render_regions, status_block
 from cli.live import CLEAR_BELOW, CLEAR_LINE, UP, LiveView
 from local.processes import BIN, ROOT
 from models.deployment import DeploymentStatus, Phase, PhaseEntry, State
@@ -345,7 +345,7 @@ def test_since_skips_the_phases_shown_before(clock: Clock, term: FakeTerminal) -
 
 
 def test_durations() -> None:
-    assert [live.duration(s) for s in (-2, 0, 59.9, 60, 185, 3599, 3600, 7322)] == [
+    assert [status_block.duration(s) for s in (-2, 0, 59.9, 60, 185, 3599, 3600, 7322)] == [
         "0s",
         "0s",
         "59s",

@@ -13,7 +13,7 @@ import pytest
 from temporalio.client import Client
 
 from activities.ecs import check_health
-from cli import deployments
+from cli import starting
 from local.aws_resources import DemoResources, create_demo_resources, write_demo_config
 from local.processes import (
     free_port,
@@ -210,7 +210,7 @@ async def test_the_dev_server_has_the_search_attributes_it_is_given(registered: 
         custom = json.loads(listed).get("customAttributes", {})
         client = await Client.connect(address)
         # What client.py asks before it starts a deployment with them, or without.
-        found = await deployments.search_attributes_registered(client)
+        found = await starting.search_attributes_registered(client)
     if registered:
         assert {name: kind for name, kind in custom.items() if name.startswith("BlueGreen")} == {
             "BlueGreenService": "INDEXED_VALUE_TYPE_KEYWORD",

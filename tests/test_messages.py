@@ -19,7 +19,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
 
-from cli import deployments, render
+from cli import deployment_kinds, deployments, render
 from cli.deployments import Handle
 from cli.render import as_json, summary
 from models.deployment import DeploymentStatus, FailureReport, Phase, State
@@ -58,7 +58,7 @@ class Lab:
         """Start deploying game 2 to environment ``name`` (deployment deploy-game-NAME)."""
         target = environment(**overrides.pop("target", {}))
         request = deployment_request(target, environment=name, **overrides)
-        handle = await deployments.start(self.server.client, request, QUEUE)
+        handle = await deployment_kinds.start(self.server.client, request, QUEUE)
         self.started.append(handle)
         return handle
 

@@ -1,8 +1,8 @@
 """Traces: one per deployment, from client.py's root span through the workflow to each activity.
 
 A deployment runs in-process on the time-skipping server (fake activities), started by
-``telemetry.start_deployment`` — what ``client.py deploy`` calls — on a client from
-``cli.connection.connect`` whose tracer writes to an in-memory exporter; the worker is made
+``deployment_kinds.start`` — what ``client.py deploy`` calls — on a client from
+``runtime.connection.connect`` whose tracer writes to an in-memory exporter; the worker is made
 from that client, so it carries the same interceptor. Then the exporter choice from ``OTEL_*``.
 """
 
@@ -25,13 +25,14 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from cli import deployments, telemetry
-from cli.connection import connect
+from cli import deployment_kinds, deployments, root_span, starting
 from local.processes import BIN
 from local.processes import ROOT as REPO
 from models.deployment import DeploymentStatus, State
 from models.errors import ConfigError
 from models.multi_region import MultiRegionStatus
+from runtime import tracing
+from runtime.connection import connect
 from tests.factories import deployment_request
 from tests.workflows.conftest import TEST_SERVER
 from tests.workflows.driving import running_worker
@@ -39,7 +40,7 @@ from tests.workflows.driving_regions import REGIONS, regions_environment, region
 from tests.workflows.fake_aws import FakeAws
 from tests.workflows.regional_fake_aws import RegionalFakeAws
 
-ROOT = telemetry.DEPLOY_SPAN
+ROOT = root_span.DEPLOY_SPAN
 OTEL_VARIABLES = (
     "OTEL_SDK_DISABLED",
     "OTEL_TRACES_EXPORTER",
@@ -156,7 +157,7 @@ async def test_a_deployment_is_one_trace_from_the_client_to_each_activity(
     aws = FakeAws()
     request = deployment_request(environment=f"trace-{uuid.uuid4().hex[:8]}")
     async with running_worker(client, aws) as task_queue:  # the worker inherits the interceptor
-        handle = await telemetry.start_deployment(client, request, task_queue, tracer)
+        handle = await deployment_kinds.start(client, request, task_queue, tracer)
         final = await deployments.ended_status(handle, DeploymentStatus)
         # client.py deploy --wait polls this every second: no span, no trace of its own.
         await deployments.current_status(handle, DeploymentStatus)
@@ -193,8 +194,8 @@ async def test_a_refused_start_is_an_error_span(
     switch_id = deployments.switch_id(request.service, request.environment)
     await client.start_workflow("SwitchBack", id=switch_id, task_queue=f"none-{uuid.uuid4()}")
     try:
-        with pytest.raises(deployments.DeploymentRunningError):
-            await telemetry.start_deployment(client, request, "unused", tracer)
+        with pytest.raises(starting.DeploymentRunningError):
+            await deployment_kinds.start(client, request, "unused", tracer)
     finally:
         await client.get_workflow_handle(switch_id).terminate("end of test")
 
@@ -216,7 +217,7 @@ async def test_a_multi_region_deployment_is_one_trace_with_each_region_in_it(
         update={"environment": f"trace-{uuid.uuid4().hex[:8]}"}
     )
     async with running_worker(client, aws) as task_queue:
-        handle = await telemetry.start_deployment(client, request, task_queue, tracer)
+        handle = await deployment_kinds.start(client, request, task_queue, tracer)
         final = await deployments.ended_status(handle, MultiRegionStatus)
     assert final.state == State.SUCCEEDED
 
@@ -249,9 +250,9 @@ def otel_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 def test_no_variable_means_no_exporter_and_no_provider(otel_env: pytest.MonkeyPatch) -> None:
-    assert telemetry.exporter_names() == []
-    assert telemetry.tracer_provider("bluegreen-test") is None
-    assert telemetry.configure_tracing("bluegreen-test") is None  # the global stays no-op
+    assert tracing.exporter_names() == []
+    assert tracing.tracer_provider("bluegreen-test") is None
+    assert tracing.configure_tracing("bluegreen-test") is None  # the global stays no-op
 
 
 @pytest.mark.parametrize(
@@ -268,13 +269,13 @@ def test_none_or_disabled_means_no_exporter(
 ) -> None:
     for name, value in variables.items():
         otel_env.setenv(name, value)
-    assert telemetry.span_exporters() == []
-    assert telemetry.tracer_provider("bluegreen-test") is None
+    assert tracing.span_exporters() == []
+    assert tracing.tracer_provider("bluegreen-test") is None
 
 
 def test_console_prints_spans_on_stderr(otel_env: pytest.MonkeyPatch) -> None:
     otel_env.setenv("OTEL_TRACES_EXPORTER", "console")
-    (exporter,) = telemetry.span_exporters()
+    (exporter,) = tracing.span_exporters()
     assert isinstance(exporter, ConsoleSpanExporter)
     assert exporter.out is sys.stderr  # client.py --json keeps stdout for its document
 
@@ -293,13 +294,13 @@ def test_otlp_over_http_when_asked_for_or_an_endpoint_is_set(
 ) -> None:
     for name, value in variables.items():
         otel_env.setenv(name, value)
-    (exporter,) = telemetry.span_exporters()
+    (exporter,) = tracing.span_exporters()
     assert isinstance(exporter, OTLPSpanExporter)
 
 
 def test_both_exporters_at_once(otel_env: pytest.MonkeyPatch) -> None:
     otel_env.setenv("OTEL_TRACES_EXPORTER", "otlp,console")
-    kinds = [type(e) for e in telemetry.span_exporters()]
+    kinds = [type(e) for e in tracing.span_exporters()]
     assert kinds == [OTLPSpanExporter, ConsoleSpanExporter]
 
 
@@ -327,7 +328,7 @@ def test_a_bad_value_is_a_config_error(
     for name, value in variables.items():
         otel_env.setenv(name, value)
     with pytest.raises(ConfigError) as raised:
-        telemetry.configure_tracing("bluegreen-test")
+        tracing.configure_tracing("bluegreen-test")
     assert str(raised.value) == message
     assert raised.value.exit_code == 2
 
@@ -335,13 +336,13 @@ def test_a_bad_value_is_a_config_error(
 def test_the_service_name_defaults_per_program_and_otel_service_name_wins(
     otel_env: pytest.MonkeyPatch,
 ) -> None:
-    assert telemetry.resource("bluegreen-worker").attributes[SERVICE_NAME] == "bluegreen-worker"
+    assert tracing.resource("bluegreen-worker").attributes[SERVICE_NAME] == "bluegreen-worker"
     otel_env.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.name=from-attributes")
-    assert telemetry.resource("bluegreen-worker").attributes[SERVICE_NAME] == "from-attributes"
+    assert tracing.resource("bluegreen-worker").attributes[SERVICE_NAME] == "from-attributes"
     otel_env.setenv("OTEL_SERVICE_NAME", "deployer")
-    assert telemetry.resource("bluegreen-worker").attributes[SERVICE_NAME] == "deployer"
+    assert tracing.resource("bluegreen-worker").attributes[SERVICE_NAME] == "deployer"
     otel_env.setenv("OTEL_TRACES_EXPORTER", "console")
-    provider = telemetry.tracer_provider("bluegreen-worker")
+    provider = tracing.tracer_provider("bluegreen-worker")
     assert isinstance(provider, TracerProvider)
     assert provider.resource.attributes[SERVICE_NAME] == "deployer"
     provider.shutdown()

@@ -24,7 +24,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from cli import deployments
+from cli import deployment_kinds, recent, starting
 from local.processes import ROOT, free_port, temporal_cli, wait_for_port, wait_until
 from local.stack import LocalStack, local_stack
 from models.deployment import DeploymentRequest
@@ -136,11 +136,11 @@ async def waiting(stack: LocalStack) -> AsyncIterator[Waiting]:
         image="game:3",
         target=stack.environment_config(),
     )
-    other = await deployments.start(client, staging, "no-worker-polls-this")
+    other = await deployment_kinds.start(client, staging, "no-worker-polls-this")
     described = await client.get_workflow_handle(deployment_id).describe()
     # The list queries read the visibility store, which follows the workflows a moment later.
     await dev_server.wait_for(
-        lambda: deployments.recent(client, 10),
+        lambda: recent.recent(client, 10),
         lambda rows: (
             {(r["deployment_id"], r["phase"]) for r in rows}
             >= {(deployment_id, "awaiting_approval"), (other.id, "setting_up")}
@@ -155,14 +155,14 @@ async def test_the_list_query_finds_it_from_the_cli_and_client_py(
     stack: LocalStack, waiting: Waiting
 ) -> None:
     client = await connect(stack)
-    assert await deployments.search_attributes_registered(client)
+    assert await starting.search_attributes_registered(client)
     listed = temporal_cli(
         stack.temporal_address, "workflow", "list", "--query", WAITING_FOR_APPROVAL
     )
     assert listed is not None
     assert [w["execution"]["workflowId"] for w in json.loads(listed)] == [waiting.deployment_id]
 
-    rows = {row["deployment_id"]: row for row in await deployments.recent(client, 10)}
+    rows = {row["deployment_id"]: row for row in await recent.recent(client, 10)}
     shown = ("service", "environment", "region", "version", "state", "phase")
     assert [rows[waiting.deployment_id][key] for key in shown] == [
         "game",

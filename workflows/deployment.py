@@ -35,9 +35,9 @@ with workflow.unsafe.imports_passed_through():
     from models.long_wait import HealthWaitInput
     from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
     from workflows import search_attributes
+    from workflows.aws_steps import AwsSteps
     from workflows.calls import Calls, Interrupted, StepFailed
     from workflows.details import describe
-    from workflows.environment import EnvironmentSteps
     from workflows.long_wait import LongWaits
     from workflows.options import CALL_RETRY, RESTORE_RETRY
     from workflows.refusals import ignored, reject
@@ -64,7 +64,7 @@ class BlueGreenDeployment:
         self._request = request
         self._env = request.target
         self._calls = Calls(interrupted=self._rollback_pending)
-        self._aws = EnvironmentSteps(request.target, self._calls)
+        self._aws = AwsSteps(request.target, self._calls)
         self._status = DeploymentStatus(
             deployment_id=workflow.info().workflow_id,
             service=request.service,

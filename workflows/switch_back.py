@@ -13,8 +13,8 @@ with workflow.unsafe.imports_passed_through():
     from models.colors import other_color
     from models.config import expand_url
     from models.switch import SwitchRequest, SwitchResult
+    from workflows.aws_steps import AwsSteps
     from workflows.calls import Calls, StepFailed
-    from workflows.environment import EnvironmentSteps
     from workflows.options import RESTORE_RETRY
 
 
@@ -30,7 +30,7 @@ class SwitchBack:
     async def run(self, request: SwitchRequest) -> SwitchResult:
         """Switch, or refuse with the reason; the result says what was done."""
         env = request.target
-        aws = EnvironmentSteps(env, Calls())
+        aws = AwsSteps(env, Calls())
         try:
             state = await aws.read_active_state()
             old = state.active_color

@@ -15,8 +15,8 @@ with workflow.unsafe.imports_passed_through():
     from models.deployment import DeploymentStatus, Phase, State
     from models.long_wait import HealthWaitInput, WaitProgress, WaitRequest
     from models.observations import AlarmState, ConnectionCount, HealthObservation
+    from workflows.aws_steps import check_health
     from workflows.calls import Calls, StepFailed
-    from workflows.environment import check_health
     from workflows.long_wait import LONG_WAIT, Wait, run_in_child
 
 HealthRequest = WaitRequest[HealthWaitInput, HealthObservation]

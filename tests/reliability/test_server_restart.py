@@ -14,7 +14,8 @@ from pathlib import Path
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from cli.deployments import handle_for, start
+from cli.deployment_kinds import start
+from cli.deployments import handle_for
 from local.processes import free_port, game_server, log_path
 from models.deployment import Phase, State
 from tests.reliability.fault_proxy import FaultProxy

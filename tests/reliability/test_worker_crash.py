@@ -38,7 +38,8 @@ from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
-from cli.deployments import handle_for, start
+from cli.deployment_kinds import start
+from cli.deployments import handle_for
 from local.aws_resources import DemoResources
 from local.processes import free_port, game_server, log_path, temporal_dev_server
 from models.deployment import DeploymentStatus, Phase, State

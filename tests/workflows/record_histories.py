@@ -25,11 +25,11 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from cli import exit_now
 from models.deployment import DeploymentRequest, Phase
 from models.messages import ApproveRequest, RollbackRequest
 from models.multi_region import MultiRegionRequest
 from models.switch import SwitchRequest
+from runtime.process_exit import exit_now
 from tests.factories import deployment_request, environment
 from tests.workflows.conftest import TEST_SERVER, register_search_attributes
 from tests.workflows.driving import Fakes, running_worker, wait_for_phase

@@ -12,7 +12,7 @@ from temporalio.common import TypedSearchAttributes
 from temporalio.converter import decode_typed_search_attributes
 from temporalio.testing import WorkflowEnvironment
 
-from cli import deployments
+from cli import deployment_kinds, starting
 from models.deployment import DeploymentStatus, Phase, PhaseEntry, State
 from models.messages import Approval, ApproveRequest
 from models.multi_region import MultiRegionStatus, RegionProgress
@@ -136,10 +136,10 @@ async def test_the_client_starts_without_them_when_the_server_cannot_list_them(
     # The time-skipping server has them but does not implement ListSearchAttributes: the
     # client cannot tell, so it starts as on a namespace without them.
     client = time_skipping.client
-    assert await deployments.search_attributes_registered(client) is False
+    assert await starting.search_attributes_registered(client) is False
     request = deployment_request(service="unlisted")
     async with running_worker(client, FakeAws()) as task_queue:
-        handle = await deployments.start(client, request, task_queue)
+        handle = await deployment_kinds.start(client, request, task_queue)
         assert (await outcome(handle)).state == State.SUCCEEDED
 
     assert await upserted(handle) == []

@@ -1,4 +1,4 @@
-"""The calls both workflows make on one environment's pair of colors: SSM, router, health."""
+"""The AWS steps both workflows take on one environment's pair of colors: SSM, router, health."""
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.options import CALL_RETRY
 
 
-class EnvironmentSteps:
+class AwsSteps:
     """One environment's SSM parameters, router and ECS services, through ``calls``."""
 
     def __init__(self, env: EnvironmentConfig, calls: Calls) -> None:

@@ -13,7 +13,7 @@ The rest (``OTEL_EXPORTER_OTLP_HEADERS``, ``…_TIMEOUT``, ``OTEL_RESOURCE_ATTRI
 ``OTEL_BSP_*``, ``OTEL_TRACES_SAMPLER``) is read by the OpenTelemetry SDK itself.
 
 Temporal's ``TracingInterceptor`` (on the client, so every worker made from it has it too)
-carries the context: ``client.py deploy`` (the root span, :func:`start_deployment`) →
+carries the context: ``client.py deploy`` (the root span, ``cli/root_span.py``) →
 ``StartWorkflow`` → ``RunWorkflow`` → ``StartActivity`` → ``RunActivity``, and through
 ``StartChildWorkflow`` into each region of a multi-region deployment.
 """
@@ -28,16 +28,12 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from temporalio.client import Client, OutboundInterceptor, QueryWorkflowInput
+from temporalio.client import OutboundInterceptor, QueryWorkflowInput
 from temporalio.contrib.opentelemetry import TracingInterceptor
 
-from cli import deployments
-from cli.kinds import AnyRequest
 from models.errors import ConfigError
-from models.multi_region import MultiRegionRequest
 
 TRACER_NAME = "bluegreen"
-DEPLOY_SPAN = "client.py deploy"
 EXPORTERS = ("otlp", "console", "none")
 """What ``OTEL_TRACES_EXPORTER`` may name (a comma-separated list of them)."""
 OTLP_PROTOCOL = "http/protobuf"
@@ -111,8 +107,8 @@ def tracer_provider(default_service_name: str) -> TracerProvider | None:
 def configure_tracing(default_service_name: str) -> TracerProvider | None:
     """Make :func:`tracer_provider` the process's provider; None: spans stay no-ops.
 
-    Call it before :func:`cli.connection.connect` and :func:`shutdown_tracing` before the
-    process ends (``cli.exit_now`` skips ``atexit``), or use :func:`tracing`.
+    Call it before :func:`runtime.connection.connect` and :func:`shutdown_tracing` before the
+    process ends (``runtime.process_exit.exit_now`` skips ``atexit``), or use :func:`tracing`.
     """
     provider = tracer_provider(default_service_name)
     if provider is not None:
@@ -172,41 +168,3 @@ class _QueriesUntraced(OutboundInterceptor):
 
     async def query_workflow(self, input: QueryWorkflowInput) -> Any:
         return await self._untraced.query_workflow(input)
-
-
-def deployment_attributes(request: AnyRequest) -> dict[str, str | list[str]]:
-    """What the root span says about a deployment."""
-    regions = (
-        request.regions() if isinstance(request, MultiRegionRequest) else [request.target.region]
-    )
-    return {
-        "bluegreen.deployment_id": deployments.deployment_id(request.service, request.environment),
-        "bluegreen.service": request.service,
-        "bluegreen.environment": request.environment,
-        "bluegreen.version": request.version,
-        "bluegreen.image": request.image,
-        "bluegreen.regions": regions,
-        "bluegreen.requested_by": request.requested_by,
-    }
-
-
-async def start_deployment(
-    client: Client,
-    request: AnyRequest,
-    task_queue: str,
-    span_tracer: trace.Tracer | None = None,
-) -> deployments.AnyHandle:
-    """``deployments.start`` inside the deployment's root span, ``client.py deploy``.
-
-    The client's tracing interceptor puts the span's context on the start request, so the
-    workflow's spans, its activities' and its children's join this trace. In ``client.py`` it
-    is the root; under a caller's own span it joins the caller's trace.
-    """
-    with (span_tracer or tracer()).start_as_current_span(
-        DEPLOY_SPAN,
-        kind=trace.SpanKind.CLIENT,
-        attributes=deployment_attributes(request),
-    ) as span:
-        handle = await deployments.start(client, request, task_queue)
-        span.set_attribute("bluegreen.run_id", handle.result_run_id or "")
-        return handle

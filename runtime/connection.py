@@ -4,7 +4,7 @@ TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS*, TEMPORAL_
 profiles of TEMPORAL_CONFIG_FILE (default ~/.config/temporalio/temporal.toml) all apply, so the
 same commands serve the local dev server, a self-hosted cluster or Temporal Cloud.
 
-Every client carries Temporal's OpenTelemetry tracing interceptor (``cli/telemetry.py``), and so
+Every client carries Temporal's OpenTelemetry tracing interceptor (``runtime/tracing.py``), and so
 does every worker made from it: spans are no-ops unless ``configure_tracing`` set an exporter.
 """
 
@@ -15,8 +15,8 @@ from temporalio.client import Client, Plugin
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
-from cli.telemetry import tracing_interceptor
 from models.errors import ConfigError, TemporalUnavailableError
+from runtime.tracing import tracing_interceptor
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_TASK_QUEUE = "blue-green-deployments"
