@@ -32,6 +32,13 @@ class RefusedError(BlueGreenError):
     exit_code = 4
 
 
+class NoWorkerError(BlueGreenError):
+    """No worker polls the task queue: a wait for one would never end. Nothing was given up on
+    the server side; the deployment goes on when a worker comes."""
+
+    exit_code = 5
+
+
 def one_line(err: ValidationError, document: Any = None) -> str:
     """The first problem pydantic found, as ``field.path: message``.
 
