@@ -19,8 +19,10 @@ region), redrawn in place (cli/live.py).
 Exit codes: 0 succeeded (rollback: rolled back), 1 failed or rolled back (rollback: production
 not fully restored), 2 invalid input (nothing started), 3 Temporal unreachable, 4 refused: the
 state of the deployment does not allow it (one of the same service and environment still runs;
-nothing waits for approval; it has ended; the other color is not running). Temporal connection
-settings as for the Temporal CLI (TEMPORAL_ADDRESS, …).
+nothing waits for approval; it has ended; the other color is not running), 5 no worker:
+``deploy --wait``, ``approve`` and ``rollback`` found no worker polling the task queue for
+BLUEGREEN_NO_WORKER_TIMEOUT seconds (default 60; the deployment goes on when one comes).
+Temporal connection settings as for the Temporal CLI (TEMPORAL_ADDRESS, …).
 """
 
 import argparse
@@ -39,6 +41,7 @@ from cli.arguments import (
 from cli.deployments import print_err, print_now
 from cli.lookup import lookup
 from cli.render import table
+from cli.workers import WorkerWatch
 from models.deployment import State
 from models.errors import BlueGreenError
 from runtime.connection import connect, task_queue
@@ -50,6 +53,7 @@ async def deploy(args: argparse.Namespace) -> int:
     """Validate, start, and with --wait follow to the end."""
     request = deployment_request(args)  # before connecting: bad input starts nothing
     kind = deployment_kinds.for_request(request)  # one region or several: decided once, here
+    watch = WorkerWatch.from_environment() if args.wait else None  # also bad input
     client = await connect(args.profile)
     handle = await kind.start(client, request, task_queue())  # the trace's root
     say = print_err if args.json else print_now
@@ -59,7 +63,7 @@ async def deploy(args: argparse.Namespace) -> int:
     )
     if request.require_approval and not args.wait:
         say(f"it waits for approval before switching: client.py approve {handle.id}")
-    if not args.wait:
+    if watch is None:
         if args.json:
             started = {
                 "deployment_id": handle.id,
@@ -69,7 +73,9 @@ async def deploy(args: argparse.Namespace) -> int:
             print(json.dumps(started))
         return 0
     with live.progress(say, sys.stderr if args.json else sys.stdout, kind=kind) as on_status:
-        final = await kind.follow(client, handle, on_status)
+        final = await watch.bounded(
+            client, task_queue(), lambda: kind.follow(client, handle, on_status)
+        )
     code = kind.exit_code(final)
     if args.json:
         print(kind.as_json(final, run_id=handle.result_run_id, exit_code=code))
@@ -110,8 +116,9 @@ async def list_deployments(args: argparse.Namespace) -> int:
 async def approve(args: argparse.Namespace) -> int:
     """Let a deployment waiting for approval switch traffic (in every region, for several)."""
     request = approve_request(args)
+    watch = WorkerWatch.from_environment()
     client = await connect(args.profile)
-    found, approved = await updates.approve(client, args.deployment_id, request)
+    found, approved = await updates.approve(client, args.deployment_id, watch, request)
     print(found.kind.approved_line(approved))
     return 0
 
@@ -119,14 +126,17 @@ async def approve(args: argparse.Namespace) -> int:
 async def rollback(args: argparse.Namespace) -> int:
     """Ask a deployment to put production back (in every region), then follow it to its end."""
     request = rollback_request(args)
+    watch = WorkerWatch.from_environment()
     client = await connect(args.profile)
-    found, accepted = await updates.rollback(client, args.deployment_id, request)
+    found, accepted = await updates.rollback(client, args.deployment_id, watch, request)
     kind = found.kind
     say = print_err if args.json else print_now
     say(kind.rollback_accepted_line(accepted))
     stream = sys.stderr if args.json else sys.stdout
     with live.progress(say, stream, since=accepted, kind=kind) as shown:
-        final = await kind.follow(client, found.handle, shown)
+        final = await watch.bounded(
+            client, found.description.task_queue, lambda: kind.follow(client, found.handle, shown)
+        )
     code = kind.rollback_exit_code(final)
     print(kind.as_json(final, exit_code=code) if args.json else kind.summary(final))
     return code

@@ -3,7 +3,8 @@
 They go to a one-region deployment or to a multi-region one alike: the same
 update names, answered with the status of whichever it is. Every refusal — the deployment's
 validator said no, it has ended, it does not exist, a deployment or a switch is in the way — is
-a RefusedError (exit code 4) whose one line says what to do.
+a RefusedError (exit code 4) whose one line says what to do. An update waits for a worker to run
+its handler: with none polling the deployment's task queue, NoWorkerError (exit code 5).
 """
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
@@ -12,6 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from cli.deployments import AnyStatus, ended_status
 from cli.lookup import Found, find
+from cli.workers import WorkerWatch
 from models.errors import BlueGreenError, RefusedError
 from models.messages import ApproveRequest, RollbackRequest
 
@@ -19,21 +21,25 @@ _REFUSALS = ("ApprovalRefused", "RollbackRefused")
 
 
 async def approve(
-    client: Client, deployment_id: str, request: ApproveRequest
+    client: Client, deployment_id: str, watch: WorkerWatch, request: ApproveRequest
 ) -> tuple[Found, AnyStatus]:
     """Execute the ``approve`` update; the deployment and its status right after it was recorded."""
-    return await _update(client, deployment_id, "approve", request)
+    return await _update(client, deployment_id, watch, "approve", request)
 
 
 async def rollback(
-    client: Client, deployment_id: str, request: RollbackRequest
+    client: Client, deployment_id: str, watch: WorkerWatch, request: RollbackRequest
 ) -> tuple[Found, AnyStatus]:
     """Execute the ``rollback`` update; the deployment to follow and its status when accepted."""
-    return await _update(client, deployment_id, "rollback", request)
+    return await _update(client, deployment_id, watch, "rollback", request)
 
 
 async def _update(
-    client: Client, deployment_id: str, name: str, request: ApproveRequest | RollbackRequest
+    client: Client,
+    deployment_id: str,
+    watch: WorkerWatch,
+    name: str,
+    request: ApproveRequest | RollbackRequest,
 ) -> tuple[Found, AnyStatus]:
     found = await find(client, deployment_id)
     if found is None:
@@ -41,8 +47,11 @@ async def _update(
     if not found.running:
         raise await _ended(found, name)
     try:
-        answer = await found.handle.execute_update(
-            name, request, result_type=found.kind.status_type
+        # The deployment's own task queue: a worker must poll the one it was started on.
+        answer = await watch.bounded(
+            client,
+            found.description.task_queue,
+            lambda: found.handle.execute_update(name, request, result_type=found.kind.status_type),
         )
     except WorkflowUpdateFailedError as err:
         raise _refused(err, name) from None
