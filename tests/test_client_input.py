@@ -551,6 +551,21 @@ COMMAND_CASES = {
         "OTEL_TRACES_EXPORTER=jaeger: unknown exporter 'jaeger' (use otlp, console, none)",
         env=(("OTEL_TRACES_EXPORTER", "jaeger"),),
     ),
+    "deploy --wait with a BLUEGREEN_NO_WORKER_TIMEOUT that is not a number": Command(
+        ["deploy", "--config", "{config}", *GOOD, "--wait"],
+        "BLUEGREEN_NO_WORKER_TIMEOUT='soon': must be a number of seconds above 0",
+        env=(("BLUEGREEN_NO_WORKER_TIMEOUT", "soon"),),
+    ),
+    "approve with a BLUEGREEN_NO_WORKER_TIMEOUT of zero": Command(
+        ["approve", "deploy-game-prod"],
+        "BLUEGREEN_NO_WORKER_TIMEOUT='0': must be a number of seconds above 0",
+        env=(("BLUEGREEN_NO_WORKER_TIMEOUT", "0"),),
+    ),
+    "rollback with a BLUEGREEN_NO_WORKER_TIMEOUT of infinity": Command(
+        ["rollback", "deploy-game-prod", "--reason", "bug"],
+        "BLUEGREEN_NO_WORKER_TIMEOUT='inf': must be a number of seconds above 0",
+        env=(("BLUEGREEN_NO_WORKER_TIMEOUT", "inf"),),
+    ),
     "rollback without --reason": Command(
         ["rollback", "deploy-game-prod"], "the following arguments are required: --reason"
     ),
