@@ -5,6 +5,7 @@ Each test takes a fresh task queue that no worker ever polls; the deployments it
 they are (they would go on when a worker came) and are terminated at the end.
 """
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,8 +15,10 @@ import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from cli import deployment_kinds
+from cli import deployment_kinds, workers
+from cli.workers import WorkerWatch
 from models.deployment_phase import Phase
+from models.errors import NoWorkerError
 from tests import dev_server
 from tests.dev_server import WAIT, Done
 from tests.factories import ENVIRONMENT, deployment_request, environment
@@ -102,3 +105,28 @@ async def test_with_a_worker_polling_approve_goes_on_as_before(
             assert done.stdout.startswith(f"approved {handle.id} as al: switching"), done.stdout
         finally:
             await dev_server.terminate_running([handle])
+
+
+async def test_a_worker_that_stops_while_waiting_ends_the_wait(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real worker's polls count as recent for two minutes after it stops: too long for a
+    # test, so the server's answers are played here, the rest of the watch is as it runs.
+    answers = iter([True, True, True])  # seen before the wait and early in it, then never again
+    asked: list[str] = []
+
+    async def polled(_: Client, task_queue: str) -> bool:
+        asked.append(task_queue)
+        return next(answers, False)
+
+    monkeypatch.setattr(workers, "polled", polled)
+    monkeypatch.setattr(workers, "CHECK_EVERY", 0.05)
+    forever = asyncio.Event()
+
+    with pytest.raises(NoWorkerError, match=r"^no worker polls task queue 'q' at .* 0.2 s\)"):
+        await asyncio.wait_for(WorkerWatch(0.2).bounded(client, "q", forever.wait), WAIT)
+    assert len(asked) > 3 and set(asked) == {"q"}
+
+    # A wait that ends while a worker polls gives its result.
+    monkeypatch.setattr(workers, "polled", lambda *_: asyncio.sleep(0, True))
+    assert await WorkerWatch(0.2).bounded(client, "q", lambda: asyncio.sleep(0.5, "done")) == "done"
