@@ -125,3 +125,6 @@ class DeploymentStatus(BaseModel):
     rollback: RollbackRecord | None = None
     warnings: list[str] = []
     report: FailureReport | None = None
+    report_number: int = 0
+    """In a report to a multi-region parent: which one (1, 2, …). Signals between workflows can
+    arrive out of order, so the parent keeps the highest; 0 in a status that is not a report."""

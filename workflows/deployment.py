@@ -541,7 +541,9 @@ class BlueGreenDeployment:
         """Tell a multi-region parent where this region stands (each phase, each message)."""
         parent = workflow.info().parent
         if parent is not None:
-            snapshot = self._status.model_copy(deep=True)
+            snapshot = self._status.model_copy(
+                deep=True, update={"report_number": len(self._reports) + 1}
+            )
             self._reports.append(
                 asyncio.create_task(self._send_report(parent.workflow_id, snapshot))
             )

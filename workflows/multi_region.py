@@ -79,6 +79,9 @@ class MultiRegionDeployment:
         progress = self._status.regions.get(status.region)
         if progress is None or progress.workflow_id != status.deployment_id:
             return
+        seen = progress.status
+        if seen is not None and status.report_number < seen.report_number:
+            return  # an earlier report overtaken by a later one: signals keep no order
         progress.status = status
         self._update_details()
         await self._release_ready_regions()

@@ -201,6 +201,36 @@ async def test_one_approval_on_the_parent_is_passed_on_to_every_region_later_wav
     assert entered(region(status, EU), Phase.AWAITING_APPROVAL) >= status.approval.at
 
 
+async def test_a_report_that_arrives_late_does_not_undo_a_newer_one(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    # Signals between workflows keep no order: a region's report of its testing phase can reach
+    # the parent after the one that says it waits for approval. The parent must keep the newer
+    # one, or it never passes the approval on to that region.
+    env = regions_environment([WEST, EAST])
+    aws = RegionalFakeAws.of(env)
+    client = time_skipping.client
+    async with running_worker(client, aws) as task_queue:
+        handle = await start_regions(
+            client, task_queue, regions_request(env, require_approval=True)
+        )
+        waiting = await wait_for_regions(handle, Phase.AWAITING_APPROVAL, [WEST, EAST])
+        newest = waiting.regions[EAST].status
+        assert newest is not None and newest.report_number > 1
+        late = newest.model_copy(
+            update={"phase": Phase.TESTING, "report_number": newest.report_number - 1}
+        )
+        await handle.signal("region_progress", late)
+        await handle.signal(MultiRegionDeployment.approve_signal, APPROVE)
+        status = await regions_outcome(handle)
+
+    assert status.state == State.SUCCEEDED
+    for r in (WEST, EAST):
+        approval = region(status, r).approval
+        assert approval is not None and approval.by == "alice"
+        assert_deployed_to_green(aws.regions[r])
+
+
 async def test_approving_one_region_directly_releases_only_that_one(
     time_skipping: WorkflowEnvironment,
 ) -> None:
