@@ -7,9 +7,13 @@ Time skips only while a test awaits the parent's result; polling the ``status`` 
 a phase runs in real time, so tests act only in phases that need no timer to be reached.
 """
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -21,6 +25,7 @@ from tests.workflows.compensation import AFTER_SWITCH, BEFORE_SWITCH
 from tests.workflows.driving import Fakes, running_worker
 from tests.workflows.driving_regions import (
     REGIONS,
+    RegionsHandle,
     child,
     entered,
     region,
@@ -50,6 +55,29 @@ async def run(
     client = time_skipping.client
     async with running_worker(client, aws) as task_queue:
         return await regions_outcome(await start_regions(client, task_queue, request))
+
+
+@dataclass
+class AtTheGate:
+    """West and east deployed with ``require_approval``, both waiting for it."""
+
+    client: Client
+    aws: RegionalFakeAws
+    handle: RegionsHandle
+    waiting: MultiRegionStatus
+
+
+@asynccontextmanager
+async def both_at_the_gate(env: WorkflowEnvironment) -> AsyncIterator[AtTheGate]:
+    """Deploy to west and east with ``require_approval`` and wait until both wait for it; the
+    worker runs until the block ends."""
+    regions = regions_environment([WEST, EAST])
+    aws = RegionalFakeAws.of(regions)
+    async with running_worker(env.client, aws) as task_queue:
+        request = regions_request(regions, require_approval=True)
+        handle = await start_regions(env.client, task_queue, request)
+        waiting = await wait_for_regions(handle, Phase.AWAITING_APPROVAL, [WEST, EAST])
+        yield AtTheGate(env.client, aws, handle, waiting)
 
 
 def assert_deployed_to_green(aws: FakeAws) -> None:
@@ -207,48 +235,35 @@ async def test_a_report_that_arrives_late_does_not_undo_a_newer_one(
     # Signals between workflows keep no order: a region's report of its testing phase can reach
     # the parent after the one that says it waits for approval. The parent must keep the newer
     # one, or it never passes the approval on to that region.
-    env = regions_environment([WEST, EAST])
-    aws = RegionalFakeAws.of(env)
-    client = time_skipping.client
-    async with running_worker(client, aws) as task_queue:
-        handle = await start_regions(
-            client, task_queue, regions_request(env, require_approval=True)
-        )
-        waiting = await wait_for_regions(handle, Phase.AWAITING_APPROVAL, [WEST, EAST])
-        newest = waiting.regions[EAST].status
+    async with both_at_the_gate(time_skipping) as gate:
+        newest = gate.waiting.regions[EAST].status
         assert newest is not None and newest.report_number > 1
         late = newest.model_copy(
             update={"phase": Phase.TESTING, "report_number": newest.report_number - 1}
         )
-        await handle.signal("region_progress", late)
-        await handle.signal(MultiRegionDeployment.approve_signal, APPROVE)
-        status = await regions_outcome(handle)
+        await gate.handle.signal("region_progress", late)
+        await gate.handle.signal(MultiRegionDeployment.approve_signal, APPROVE)
+        status = await regions_outcome(gate.handle)
 
     assert status.state == State.SUCCEEDED
     for r in (WEST, EAST):
         approval = region(status, r).approval
         assert approval is not None and approval.by == "alice"
-        assert_deployed_to_green(aws.regions[r])
+        assert_deployed_to_green(gate.aws.regions[r])
 
 
 async def test_approving_one_region_directly_releases_only_that_one(
     time_skipping: WorkflowEnvironment,
 ) -> None:
-    env = regions_environment([WEST, EAST])
-    aws = RegionalFakeAws.of(env)
-    client = time_skipping.client
-    async with running_worker(client, aws) as task_queue:
-        handle = await start_regions(
-            client, task_queue, regions_request(env, require_approval=True)
-        )
-        await wait_for_regions(handle, Phase.AWAITING_APPROVAL, [WEST, EAST])
+    async with both_at_the_gate(time_skipping) as gate:
+        client, handle = gate.client, gate.handle
         await child(client, handle, WEST).signal(
             BlueGreenDeployment.approve_signal, ApproveRequest(by="carol")
         )
         # West needs no timer to finish (no bake, nobody left to drain).
         west_done = await wait_for_regions(handle, Phase.DONE, [WEST])
         east_waiting = await child(client, handle, EAST).query(BlueGreenDeployment.status)
-        east_aws_then = list(aws.regions[EAST].names())
+        east_aws_then = list(gate.aws.regions[EAST].names())
         await handle.signal(MultiRegionDeployment.approve_signal, APPROVE)
         status = await regions_outcome(handle)
 
