@@ -6,6 +6,7 @@ from datetime import datetime
 from cli import render
 from models.deployment import DeploymentStatus, State
 from models.multi_region import MultiRegionStatus, RegionProgress
+from workflows.long_wait import checks
 
 
 def one_region(status: DeploymentStatus, now: datetime) -> list[str]:
@@ -18,7 +19,7 @@ def one_region(status: DeploymentStatus, now: datetime) -> list[str]:
     if status.last_alarms:
         alarms = ", ".join(f"{alarm.name} {alarm.state}" for alarm in status.last_alarms)
         until = f", bake until {status.bake_until:%H:%M:%S}" if status.bake_until else ""
-        lines.append(f"  alarms: {alarms} ({_checks(status.alarm_checks)}){until}")
+        lines.append(f"  alarms: {alarms} ({checks(status.alarm_checks)}){until}")
     return lines
 
 
@@ -46,18 +47,14 @@ def _region_row(progress: RegionProgress, now: datetime) -> list[str]:
 
 def _health(status: DeploymentStatus) -> str:
     assert status.last_health is not None
-    return f"{status.last_health.reason} ({_checks(status.health_checks)})"
+    return f"{status.last_health.reason} ({checks(status.health_checks)})"
 
 
 def _clients(status: DeploymentStatus) -> str:
     seen = status.last_connections
     assert seen is not None
     count = str(seen.count) if seen.count is not None else f"unknown: {seen.error}"
-    return f"{count} ({_checks(status.connection_checks)})"
-
-
-def _checks(count: int) -> str:
-    return f"{count} check{'' if count == 1 else 's'}"
+    return f"{count} ({checks(status.connection_checks)})"
 
 
 def time_in_phase(status: DeploymentStatus, now: datetime) -> str:
