@@ -7,9 +7,10 @@ PY     := $(VENV)/bin/python
 PYTHON_VERSION := $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 STAMP  := $(VENV)/.installed-$(PYTHON_VERSION)-$(shell cat pyproject.toml requirements-dev.lock | cksum | cut -d' ' -f1)
 
-# Debian packages the tests use: a headless browser for the Web UI test, docker-compose to
-# validate docker-compose.yml (no Docker engine needed). Installed once, as root or with sudo.
-DEBIAN_PACKAGES := chromium chromium-driver docker-compose
+# Debian packages the tests and the local environment use: a headless browser for the Web UI
+# test, docker-compose to validate docker-compose.yml (no Docker engine needed), HAProxy as the
+# local load balancer's data plane. Installed once, as root or with sudo.
+DEBIAN_PACKAGES := chromium chromium-driver docker-compose haproxy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install system-packages test lint format demo dev bench lock record-histories clean
@@ -18,7 +19,7 @@ install: $(STAMP)
 
 system-packages:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
-		|| ! command -v docker-compose >/dev/null; then \
+		|| ! command -v docker-compose >/dev/null || ! command -v haproxy >/dev/null; then \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		$(SUDO) apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES); \
 	fi
@@ -66,15 +67,15 @@ format: $(STAMP)
 ## make demo: start everything locally, deploy version 2 over version 1, print the outcome, stop
 ## (REGIONS=2: the same environment in the first 2 of 5 local regions, deployed in parallel)
 REGIONS ?= 1
-demo: $(STAMP)
+demo: $(STAMP) system-packages
 	$(PY) -m local.demo --regions $(REGIONS)
 
 ## make dev: the same set-up, left running with the Web UI for a person to explore
-dev: $(STAMP)
+dev: $(STAMP) system-packages
 	$(PY) -m local.dev
 
 ## make bench: every benchmark under bench/ on the local environment (BENCH_ARGS="--rounds 3 --json")
-bench: $(STAMP)
+bench: $(STAMP) system-packages
 	$(PY) -m bench $(BENCH_ARGS)
 
 ## make record-histories: record histories for new scenarios (NAMES="a b" re-records those, on purpose)
