@@ -22,11 +22,13 @@ if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_ecs import ECSClient
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
-    from mypy_boto3_elbv2.type_defs import TargetDescriptionTypeDef
     from mypy_boto3_ssm import SSMClient
 
 INITIAL_VERSION = "1"
 CONTAINER_PORT = 80
+DEREGISTRATION_DELAY = 1
+"""Seconds between a task's deregistration and its stop: the local load balancer follows
+moto within a fraction of that."""
 
 
 class DemoResources(BaseModel):
@@ -60,7 +62,8 @@ def create_demo_resources(
     environment: str = "prod",
     desired_count: int = 2,
 ) -> DemoResources:
-    """Blue active with ``desired_count`` healthy tasks of version 1; green at zero, no traffic.
+    """Blue active with ``desired_count`` tasks of version 1 (the local ECS stand-in runs them,
+    ``local/data_plane/ecs_tasks.py``); green at zero, no traffic.
 
     >>> resources = create_demo_resources("us-west-2", blue_url=blue, green_url=green)
     >>> resources.clusters["green"]
@@ -68,7 +71,7 @@ def create_demo_resources(
     """
     name = f"{service}-{environment}"
     subnets, security_group, vpc_id = create_network(region)
-    target_groups = _target_groups(region, name, vpc_id, desired_count)
+    target_groups = _target_groups(region, name, vpc_id)
     load_balancer_arn, listener_arn = _load_balancer(region, name, subnets, target_groups)
 
     ecs: ECSClient = boto3.client("ecs", region_name=region)
@@ -182,16 +185,16 @@ def create_network(region: str) -> tuple[list[str], str, str]:
     return subnets, group, vpc_id
 
 
-def _target_groups(region: str, name: str, vpc_id: str, desired_count: int) -> dict[Color, str]:
-    """One IP target group per color, each with ``desired_count`` targets.
+def _target_groups(region: str, name: str, vpc_id: str) -> dict[Color, str]:
+    """One IP target group per color, empty: the local ECS stand-in registers each task once it
+    answers its health check (``local/data_plane/ecs_tasks.py``), as ECS does in AWS.
 
-    In AWS, ECS registers a color's tasks as they start; moto does not, and reports every
-    registered target healthy. Registering them up front for both colors lets the new color
-    pass the target-group part of the health check once ECS says it runs.
+    A deregistered task gets DEREGISTRATION_DELAY seconds before it is stopped (AWS's default
+    is 300 s): enough for the load balancer to stop sending it anything new.
     """
     elbv2: ElasticLoadBalancingv2Client = boto3.client("elbv2", region_name=region)
     arns: dict[Color, str] = {}
-    for offset, color in enumerate(COLORS):
+    for color in COLORS:
         arns[color] = elbv2.create_target_group(
             Name=f"{name}-{color}",
             Protocol="HTTP",
@@ -200,11 +203,15 @@ def _target_groups(region: str, name: str, vpc_id: str, desired_count: int) -> d
             TargetType="ip",
             HealthCheckPath="/health",
         )["TargetGroups"][0]["TargetGroupArn"]
-        targets: list[TargetDescriptionTypeDef] = [
-            {"Id": f"10.0.{1 + offset}.{10 + i}", "Port": CONTAINER_PORT}
-            for i in range(desired_count)
-        ]
-        elbv2.register_targets(TargetGroupArn=arns[color], Targets=targets)
+        elbv2.modify_target_group_attributes(
+            TargetGroupArn=arns[color],
+            Attributes=[
+                {
+                    "Key": "deregistration_delay.timeout_seconds",
+                    "Value": str(DEREGISTRATION_DELAY),
+                }
+            ],
+        )
     return arns
 
 

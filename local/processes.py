@@ -28,10 +28,10 @@ MOTO_ENV = {
 }
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now, on ``host`` (a loopback address)."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         port: int = sock.getsockname()[1]
         return port
 
