@@ -36,6 +36,10 @@ class Cut(Exception):
     """The session ended other than by the player's clean close; the message says how."""
 
 
+class ConnectFailed(Exception):
+    """No session: refused, no handshake, or no welcome; the message says how."""
+
+
 class Player:
     """One player, for the whole run: sessions one after another."""
 
@@ -58,20 +62,15 @@ class Player:
         backoff = FIRST_BACKOFF
         while not self.stopping.is_set():
             try:
-                websocket = await connect(
-                    self.settings.play_url,
-                    additional_headers=self._headers,
-                    open_timeout=OPEN_TIMEOUT,
-                    close_timeout=CLOSE_TIMEOUT,
-                )
-            except (OSError, TimeoutError, InvalidHandshake) as err:
-                self.tally.connect_failed(_connect_failure(err))
+                websocket = await self._open()
+            except ConnectFailed as failed:
+                self.tally.connect_failed(str(failed))
                 await wait_or_stop(self.stopping, backoff)
                 backoff = min(2 * backoff, MAX_BACKOFF)
                 continue
             backoff = FIRST_BACKOFF
             try:
-                told = await self._session(websocket)
+                told = await self._play(websocket)
             except Cut as cut:
                 self.tally.cut(str(cut))
                 continue
@@ -81,14 +80,33 @@ class Player:
                 self.tally.left()
                 return
 
-    async def _session(self, websocket: ClientConnection) -> bool:
-        """Welcome, then games until told to reconnect or the stop: whether it was told."""
+    async def _open(self) -> ClientConnection:
+        """A session that got its welcome (counted as opened); ConnectFailed otherwise."""
+        try:
+            websocket = await connect(
+                self.settings.play_url,
+                additional_headers=self._headers,
+                open_timeout=OPEN_TIMEOUT,
+                close_timeout=CLOSE_TIMEOUT,
+            )
+        except (OSError, TimeoutError, InvalidHandshake) as err:
+            raise ConnectFailed(_connect_failure(err)) from err
         try:
             welcome = await self._receive(websocket, "welcome")
-            self.tally.opened(str(welcome.get("color")), again=self._sessions > 0)
-            self._sessions += 1
-            if self._sessions == 1:
-                self._welcomed()
+        except (Cut, ConnectionClosed) as err:
+            await websocket.close()
+            how = _closed_how(err) if isinstance(err, ConnectionClosed) else str(err)
+            raise ConnectFailed(how) from err
+        self.tally.opened(str(welcome.get("color")), again=self._sessions > 0)
+        self._sessions += 1
+        if self._sessions == 1:
+            self._welcomed()
+        return websocket
+
+    async def _play(self, websocket: ClientConnection) -> bool:
+        """Games until told to reconnect or the stop, then a clean close: whether it was
+        told."""
+        try:
             told, game = False, 0
             while not (told or self.stopping.is_set()):
                 game += 1
