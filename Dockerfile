@@ -13,8 +13,11 @@ WORKDIR /app
 
 # The dependencies first, in their own layer: they change less often than the code. The exact
 # versions that were tested (requirements.lock, from pyproject.toml's ranges by `make lock`).
-COPY requirements.lock ./
+COPY requirements.lock requirements-dev.lock ./
 RUN pip install -r requirements.lock
+# The sample game servers speak WebSocket: websockets at the version tested (a dev dependency,
+# which a production worker image leaves out).
+RUN pip install "$(grep '^websockets==' requirements-dev.lock)"
 
 # The code: everything .dockerignore lets through (no tests, benchmarks, virtualenv or state).
 COPY . .

@@ -130,7 +130,7 @@ class Benchmark:
     regions: tuple[str, ...] = (REGION,)
     worker_args: tuple[str, ...] = ("worker.py",)
     game_seconds: float = 3
-    """How long a player's game lasts at most, once told to reconnect."""
+    """The length of a player's game, for benchmarks that seat players."""
     options: dict[str, float] = field(default_factory=dict)
     """Its own command-line options, ``--NAME``, with their defaults (and so their types)."""
 

@@ -16,8 +16,9 @@ On the local environment in one region (``bench/_harness.py``), each round measu
 
 Each starts from what a finished deployment leaves (one color active on version 1 with all the
 traffic, the other at zero) and is checked afterwards as ``make demo`` checks. Before each, the
-last players have left and 3 join the active color; told to reconnect at the switch, each plays
-0.5 to 2 s more, so every drain waits for the same. All polls are the demo's 1 s.
+last players have left and 3 join the active color (``python -m local.load``: WebSocket
+sessions playing 2 s games); told to reconnect at the switch, each finishes its game and leaves,
+so every drain waits up to 2 s. All polls are the demo's 1 s.
 """
 
 import asyncio
@@ -26,7 +27,8 @@ import random
 import statistics
 import sys
 import time
-import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
 from datetime import timedelta
 
 from temporalio.api.enums.v1 import EventType
@@ -37,6 +39,7 @@ from bench import _harness, _history
 from bench._harness import Benchmark, Figures, Measure, Run, Sample
 from cli.deployment_kinds import start
 from cli.deployments import Handle, final_status, query_status
+from local.load import LoadSettings, load_in_background
 from local.stack import LocalStack
 from local.state import read_state
 from models.activities import RouterInput
@@ -59,21 +62,38 @@ BY = "bench/rollback.py"
 ROLLBACK, REDEPLOY = "rollback", "redeploy"
 
 
-def seat_players(stack: LocalStack, env: EnvironmentConfig) -> None:
-    """Once the last players have left the active color, ``PLAYERS`` join it on its version."""
+@asynccontextmanager
+async def players_on_the_active_color(
+    stack: LocalStack, env: EnvironmentConfig
+) -> AsyncIterator[None]:
+    """Once the last players have left the active color, ``PLAYERS`` join it on its version
+    (``python -m local.load``, real WebSocket sessions) for the block; told to reconnect, each
+    finishes its game and leaves."""
     if env.connections is None:
         raise RuntimeError(f"{stack.config_path} has no [connections] section: nothing to drain")
     ssm = read_state(env).ssm
     color, version = ssm.active_color, ssm.versions.get(ssm.active_color) or ""
     deadline = time.monotonic() + GAME_SECONDS + 10
-    while stack.players_on(env.region, color, version):
+    while await asyncio.to_thread(stack.players_on, env.region, color, version):
         if time.monotonic() > deadline:
             raise TimeoutError(f"players of the last round still on {color}")
-        time.sleep(0.1)
-    header = {env.connections.version_header: version}
-    for _ in range(PLAYERS):
-        join = urllib.request.Request(f"{stack.resources.urls[color]}/players", headers=header)
-        urllib.request.urlopen(join, data=b"", timeout=5).close()
+        await asyncio.sleep(0.1)
+    settings = LoadSettings(
+        url=stack.resources.urls[color],
+        players=PLAYERS,
+        game_seconds=GAME_SECONDS,
+        version=version,
+        on_notice="leave",
+        seconds=600,
+    )
+    with ExitStack() as players:
+        await asyncio.to_thread(
+            players.enter_context, load_in_background(settings, "bench-players")
+        )
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(players.close)
 
 
 async def traffic_on(env: EnvironmentConfig, color: Color) -> tuple[float, list[float]]:
@@ -146,13 +166,16 @@ async def prepare(run: Run) -> dict[str, Measure]:
     no_bake = _harness.with_bake(env, 0)
     desired = stack.resources.desired_count
     delays = random.Random(SEED)
-    run.setup["players"] = f"{PLAYERS}, each finishing a game of 0.5 to {GAME_SECONDS:g} s"
+    run.setup["players"] = f"{PLAYERS}, each finishing its game of {GAME_SECONDS:g} s when told"
     run.setup["polls"] = (
         f"health, drain and alarms every {env.bake.poll_interval.total_seconds():g} s"
     )
 
     async def rollback() -> Sample:
-        await asyncio.to_thread(seat_players, stack, env)
+        async with players_on_the_active_color(stack, env):
+            return await rolled_back()
+
+    async def rolled_back() -> Sample:
         wanted = _harness.request(stack, baking, NEW_VERSION, BY)
         handle = await start(client, wanted, task_queue())
         status = await wait_for_baking(handle)
@@ -186,7 +209,10 @@ async def prepare(run: Run) -> dict[str, Measure]:
         return Sample(figures, f"{new}→{old} (in the {'timer' if landed else 'alarm read'})")
 
     async def redeploy() -> Sample:
-        await asyncio.to_thread(seat_players, stack, env)
+        async with players_on_the_active_color(stack, env):
+            return await redeployed()
+
+    async def redeployed() -> Sample:
         new = other_color(read_state(env).ssm.active_color)
         watch = asyncio.create_task(traffic_on(env, new))
         began = time.perf_counter()

@@ -72,8 +72,9 @@ In another terminal, from {ROOT}:
   .venv/bin/temporal workflow list --address {stack.temporal_address} --query {shlex.quote(WAITING)}
   {stack.ui_url}/namespaces/default/workflows?query={quote(WAITING)}
 
-  # the game servers: connect a player to green on version 2, count players per version
-  curl -X POST -H 'X-Game-Version: 2' {green}/players
+  # the game servers: two players on green (version 2) for 10 minutes, with 20 requests a
+  # second, then what they saw; count the players per version
+  .venv/bin/python -m local.load --url {green} --players 2 --version 2 --requests-per-second 20 --seconds 600
   curl -H 'X-Game-Version: 1' {blue}/connections
 
 Config: {stack.config_path}. Logs: {STATE_DIR / "logs"}. Ctrl-C stops everything.

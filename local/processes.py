@@ -239,14 +239,11 @@ def temporal_dev_server(
 
 
 @contextmanager
-def game_server(
-    port: int, color: str, version: str, players: int = 0, game_seconds: float = 30
-) -> Iterator[str]:
+def game_server(port: int, color: str, version: str) -> Iterator[str]:
     """The sample game service for one color on 127.0.0.1:port; yields its base URL."""
     require_free_port(port, f"the {color} game server")
     command = [sys.executable, "-m", "sample_service", "--port", str(port), "--color", color]
-    command += ["--version", version, "--players", str(players)]
-    command += ["--game-seconds", str(game_seconds)]
+    command += ["--version", version]
     with background(f"game-{color}-{port}", command, port=port):
         yield f"http://127.0.0.1:{port}"
 

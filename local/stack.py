@@ -5,7 +5,8 @@
         subprocess.run(command, env=stack.process_env())
 
 Starts, in order: moto (AWS), Temporal's dev server, a game server per color (blue with players
-on version 1), the demo's AWS resources in moto, the deploy.toml describing them, and a worker.
+on version 1: the load generator's WebSocket players), the demo's AWS resources in moto, the
+deploy.toml describing them, and a worker.
 Everything is stopped on the way out, whatever the way out is. ``regions`` (default: us-west-2
 alone) makes the same in each region, with its own pair of game servers, and one environment
 listing them all (``local_stack(regions=demo_regions(2))``).
@@ -28,6 +29,7 @@ from local.aws_resources import (
     create_demo_resources,
     write_demo_config,
 )
+from local.load import LoadSettings, load_in_background
 from local.processes import (
     ROOT,
     STATE_DIR,
@@ -166,8 +168,9 @@ def local_stack(
     """Start everything; yield how to reach it; stop everything, also on Ctrl-C or an error.
 
     ``ui`` False runs Temporal without its Web UI (``ui_port`` is then unused). Blue starts
-    active on version 1 with ``players`` connected whose games end within ``game_seconds`` of
-    being told to reconnect; green's game server plays ``new_version`` and has no players. So
+    active on version 1 with ``players`` connected (``python -m local.load``), playing games of
+    ``game_seconds``; told to reconnect, each finishes its game and leaves (``seated``). Green's
+    game server plays ``new_version`` and has no players. So
     in each of ``regions``, each region with its own game servers; the config lists them all.
     ``say`` receives a line for each thing started (the demo passes ``print``). ``db_file``
     holds Temporal's state for this run (a fresh file each time), otherwise it is in memory.
@@ -204,16 +207,14 @@ def local_stack(
         for region in regions:
             # Region names in the lines only where there are several.
             where = f"{region}: " if len(regions) > 1 else ""
-            blue_url = stack.enter_context(
-                game_server(free_port(), "blue", INITIAL_VERSION, players, game_seconds)
-            )
+            blue_url = stack.enter_context(game_server(free_port(), "blue", INITIAL_VERSION))
+            if players:
+                stack.enter_context(load_in_background(seated(blue_url, players, game_seconds)))
             say(
                 f"{where}blue game server at {blue_url}: version {INITIAL_VERSION},"
                 f" {players} players"
             )
-            green_url = stack.enter_context(
-                game_server(free_port(), "green", new_version, 0, game_seconds)
-            )
+            green_url = stack.enter_context(game_server(free_port(), "green", new_version))
             say(f"{where}green game server at {green_url}: version {new_version}, no players")
             regional[region] = resources = create_demo_resources(
                 region,
@@ -248,6 +249,21 @@ def local_stack(
             )
         finally:
             say("stopping everything")
+
+
+def seated(url: str, players: int, game_seconds: float) -> LoadSettings:
+    """``players`` on the game server at ``url``, on version 1, for as long as the stack runs
+    (an hour at most). Told to reconnect, each finishes its game and leaves for good: connected
+    to a game server directly, a player that reconnected would land on the same server again,
+    and the drain would never see it go."""
+    return LoadSettings(
+        url=url,
+        players=players,
+        game_seconds=game_seconds,
+        version=INITIAL_VERSION,
+        on_notice="leave",
+        seconds=3600,
+    )
 
 
 def interrupt_on_sigterm() -> None:

@@ -1,77 +1,58 @@
-"""``python -m sample_service --port 8081 --color blue [--version 1] [--players N] [--game-seconds S]``
+"""``python -m sample_service --port 8081 --color blue --version 1 [--host 127.0.0.1]``
 
-Serves until SIGTERM or SIGINT, then exits 0.
+Serves until SIGTERM or SIGINT, then closes every open session (code 1001) and exits 0. A
+version such as ``3-errors20`` or ``3-unhealthy`` misbehaves on purpose (sample_service.behaviour).
 """
 
 import argparse
+import asyncio
 import signal
 import sys
-import threading
-from types import FrameType
 
-from sample_service.game_server import make_server
+from sample_service.game_server import GameServer
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line; --game-seconds must be positive."""
+    """The command line; the version must be a non-empty word (it travels in HTTP headers)."""
     parser = argparse.ArgumentParser(prog="python -m sample_service", description=__doc__)
     parser.add_argument("--port", type=int, required=True, help="0 picks a free port")
     parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
     parser.add_argument("--color", choices=["blue", "green"], required=True)
-    parser.add_argument("--version", default="1", help="this server's version (default: 1)")
-    parser.add_argument(
-        "--players", type=int, default=0, help="players connected on --version at start"
-    )
-    parser.add_argument(
-        "--game-seconds",
-        type=float,
-        default=30,
-        help="longest rest of a game a player finishes after being told to reconnect"
-        " (default: %(default)s)",
-    )
+    parser.add_argument("--version", required=True, help="this server's version, e.g. 2")
     args = parser.parse_args(argv)
-    if args.game_seconds <= 0:
-        parser.error("--game-seconds must be greater than zero")
-    if args.players < 0:
-        parser.error("--players must not be negative")
+    if not args.version or not args.version.isprintable() or " " in args.version:
+        parser.error(f"--version must be one word without spaces, not {args.version!r}")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be from 0 to 65535, not {args.port}")
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Serve in a thread while the main thread waits for a signal, then shut down cleanly."""
-    args = parse_args(argv)
-    server = make_server(
-        args.port,
-        args.color,
-        args.version,
-        players=args.players,
-        game_seconds=args.game_seconds,
-        host=args.host,
-    )
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    # server.shutdown() blocks until serve_forever returns, so it cannot run inside a signal
-    # handler on the serving thread: serve in another thread and stop from this one. It notices
-    # a shutdown within one poll interval: 0.1 s instead of the default 0.5 s.
+async def serve(args: argparse.Namespace) -> int:
+    """Listen, wait for a signal, close everything."""
+    game = GameServer(args.color, args.version)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
-    thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="http")
-    thread.start()
-    print(
-        f"sample game server {args.color} version {args.version} on {server.url}"
-        f" with {args.players} player(s)",
-        file=sys.stderr,
-        flush=True,
-    )
-    stopping.wait()
-    server.shutdown()
-    thread.join()
-    server.server_close()
-    print(f"sample game server {args.color} stopped", file=sys.stderr, flush=True)
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        server = await game.listen(args.host, args.port)
+    except OSError as err:
+        print(
+            f"sample_service: cannot listen on {args.host}:{args.port}: {err.strerror or err}",
+            file=sys.stderr,
+        )
+        return 1
+    async with server:
+        host, port = server.sockets[0].getsockname()[:2]
+        game.log(f"sample game server listening on http://{host}:{port}")
+        await stopping.wait()
+        game.log(f"stopping: closing {game.sessions.count()} session(s)")
+    game.log("sample game server stopped")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return asyncio.run(serve(parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -1,148 +1,135 @@
-"""The HTTP side of the sample game service: one server per color, players in a Lobby.
+"""One game server of one color and version: the plain HTTP endpoints and the player sessions,
+on one port (the endpoints and protocol are in the package's docstring)."""
 
-    GET    /health          200 "ok color=blue version=1"
-    GET    /connections     200 {"connections": N}   players on X-Game-Version (all without it)
-    POST   /players         201 {"player_id": "p1"}   a player joins on X-Game-Version
-    DELETE /players/<id>    204                       a player leaves
-    POST   /reconnect       202 {"notified": N}       players on X-Game-Version leave after
-                                                      their current game
-
-X-Game-Version defaults to the server's own version where a request needs one.
-"""
-
+import asyncio
+import itertools
 import json
 import sys
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
-from sample_service.lobby import Lobby
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from sample_service.behaviour import parse_behaviour
+from sample_service.sessions import Session, Sessions
 
 VERSION_HEADER = "X-Game-Version"
-PLAYERS = "/players"
-ENDPOINTS = frozenset({"/health", "/connections", PLAYERS, "/reconnect"})
+PLAY = "/play"
+ENDPOINTS = {"/health": "GET", "/version": "GET", "/connections": "GET", "/reconnect": "POST"}
+"""The plain HTTP endpoints and their one method; ``GET /play`` is the WebSocket upgrade."""
+NOTICE = json.dumps({"type": "reconnect"})
 
 
-class GameServer(ThreadingHTTPServer):
-    """A game server of one color and version, with its lobby of connected players."""
+class GameServer:
+    """The state of one server: its color and version, its open sessions."""
 
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], color: str, version: str, lobby: Lobby) -> None:
-        super().__init__(address, GameRequestHandler)
+    def __init__(self, color: str, version: str) -> None:
         self.color = color
         self.version = version
-        self.lobby = lobby
+        self.behaviour = parse_behaviour(version)
+        self.sessions = Sessions()
+        self._connections: dict[str, ServerConnection] = {}
+        self._version_requests = itertools.count(1)
 
-    @property
-    def url(self) -> str:
-        """Where clients reach this server, e.g. ``http://127.0.0.1:8081``."""
-        host, port = self.server_address[:2]
-        return f"http://{host!s}:{port}"
+    def listen(self, host: str, port: int) -> Server:
+        """The listening server: ``async with game.listen(host, port) as server: ...``; leaving
+        the block closes every open session with 1001 (going away)."""
+        return serve(self.play, host, port, process_request=self.answer)
 
+    async def answer(self, connection: ServerConnection, request: Request) -> Response | None:
+        """A plain HTTP request's response; None lets a ``GET /play`` upgrade go on."""
+        path = urlsplit(request.path).path
+        if path == PLAY and request.method == "GET":
+            return None
+        expected = ENDPOINTS.get(path, "GET" if path == PLAY else None)
+        if expected is None:
+            return _json(connection, HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {path}"})
+        if request.method != expected:
+            return _json(
+                connection,
+                HTTPStatus.METHOD_NOT_ALLOWED,
+                {"error": f"{request.method} not allowed on {path}"},
+            )
+        version = request.headers.get(VERSION_HEADER)
+        if path == "/health":
+            if self.behaviour.unhealthy:
+                text = f"unhealthy color={self.color} version={self.version}"
+                return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, text)
+            return connection.respond(
+                HTTPStatus.OK, f"ok color={self.color} version={self.version}"
+            )
+        if path == "/version":
+            if self.behaviour.fails(next(self._version_requests)):
+                failure = {"error": f"a failure on purpose (version {self.version})"}
+                return _json(connection, HTTPStatus.INTERNAL_SERVER_ERROR, failure)
+            return _json(connection, HTTPStatus.OK, {"color": self.color, "version": self.version})
+        if path == "/connections":
+            return _json(connection, HTTPStatus.OK, {"connections": self.sessions.count(version)})
+        notified = await self.tell(version or self.version)
+        return _json(connection, HTTPStatus.ACCEPTED, {"notified": notified})
 
-def make_server(
-    port: int,
-    color: str,
-    version: str,
-    *,
-    players: int = 0,
-    game_seconds: float = 30,
-    host: str = "127.0.0.1",
-) -> GameServer:
-    """A bound server (``port`` 0 picks a free one) with ``players`` seeded on ``version``.
+    async def tell(self, version: str) -> int:
+        """Send the reconnect notice to the sessions on ``version`` not told yet; how many
+        sessions on ``version`` have been told, now or before."""
+        new, told = self.sessions.tell(version)
+        if new:
+            self.log(f"reconnect notice to {len(new)} session(s) on version {version}")
+            # A session closing meanwhile raises ConnectionClosed: nobody left to tell.
+            sends = (self._connections[s.session_id].send(NOTICE) for s in new)
+            await asyncio.gather(*sends, return_exceptions=True)
+        return told
 
-    >>> server = make_server(0, "blue", "1", players=4)
-    >>> threading.Thread(target=server.serve_forever).start()  # server.shutdown() stops it
-    """
-    lobby = Lobby(game_seconds)
-    for _ in range(players):
-        lobby.join(version)
-    return GameServer((host, port), color, version, lobby)
+    async def play(self, connection: ServerConnection) -> None:
+        """One player's session: welcome, then an ack for each move, until either side
+        closes."""
+        assert connection.request is not None  # the handshake is done
+        version = connection.request.headers.get(VERSION_HEADER) or self.version
+        session = self.sessions.open(version)
+        self._connections[session.session_id] = connection
+        self.log(f"session {session.session_id} opened on version {version}")
+        try:
+            await connection.send(self._welcome(session))
+            async for message in connection:
+                await connection.send(_reply(message))
+        except ConnectionClosed:
+            pass  # closed without a clean close frame; the close code says how
+        finally:
+            self.sessions.close(session)
+            del self._connections[session.session_id]
+            code = connection.close_code
+            self.log(f"session {session.session_id} closed (code {code or 'none'})")
 
+    def log(self, line: str) -> None:
+        """One line on stderr, tagged with color and version: both colors log to one terminal."""
+        print(f"[{self.color} v{self.version}] {line}", file=sys.stderr, flush=True)
 
-class GameRequestHandler(BaseHTTPRequestHandler):
-    """Routes the five endpoints; anything else is 404 (or 405 for a known path)."""
-
-    server_version = "SampleGame/1"
-
-    @property
-    def game(self) -> GameServer:
-        return cast(GameServer, self.server)
-
-    @property
-    def route(self) -> str:
-        """The request's path without a query string."""
-        return urlsplit(self.path).path
-
-    def do_GET(self) -> None:
-        if self.route == "/health":
-            self._send(HTTPStatus.OK, f"ok color={self.game.color} version={self.game.version}")
-        elif self.route == "/connections":
-            version = self.headers.get(VERSION_HEADER)
-            self._send_json(HTTPStatus.OK, {"connections": self.game.lobby.count(version)})
-        else:
-            self._not_here()
-
-    def do_POST(self) -> None:
-        self._discard_body()
-        if self.route == PLAYERS:
-            player_id = self.game.lobby.join(self._version())
-            self._send_json(HTTPStatus.CREATED, {"player_id": player_id})
-        elif self.route == "/reconnect":
-            notified = self.game.lobby.notify_reconnect(self._version())
-            self._send_json(HTTPStatus.ACCEPTED, {"notified": notified})
-        else:
-            self._not_here()
-
-    def do_DELETE(self) -> None:
-        player_id = _player_id(self.route)
-        if player_id is None:
-            self._not_here()
-        elif self.game.lobby.leave(player_id):
-            self._send(HTTPStatus.NO_CONTENT, "")
-        else:
-            self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no player {player_id}"})
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # One line per request, tagged with the color: both colors usually log to one terminal.
-        print(
-            f"[{self.game.color} v{self.game.version}] {self.address_string()} {format % args}",
-            file=sys.stderr,
-            flush=True,
+    def _welcome(self, session: Session) -> str:
+        return json.dumps(
+            {
+                "type": "welcome",
+                "color": self.color,
+                "version": self.version,
+                "session": session.session_id,
+            }
         )
 
-    def _version(self) -> str:
-        return self.headers.get(VERSION_HEADER) or self.game.version
 
-    def _not_here(self) -> None:
-        if self.route in ENDPOINTS or _player_id(self.route) is not None:
-            self._send_json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"{self.command} not allowed"})
-        else:
-            self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {self.route}"})
-
-    def _discard_body(self) -> None:
-        # Read what the client sent, so the connection is not reset under an unread body.
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > 0:
-            self.rfile.read(length)
-
-    def _send_json(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-        self._send(status, json.dumps(body), "application/json")
-
-    def _send(self, status: HTTPStatus, body: str, content_type: str = "text/plain") -> None:
-        data = body.encode()
-        self.send_response(status)
-        if status != HTTPStatus.NO_CONTENT:
-            self.send_header("Content-Type", f"{content_type}; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if data:
-            self.wfile.write(data)
+def _reply(message: str | bytes) -> str:
+    """The answer to a player's frame: an ack for a move, an error for anything else."""
+    try:
+        data = json.loads(message)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and data.get("type") == "move" and isinstance(data.get("game"), int):
+        return json.dumps({"type": "ack", "game": data["game"]})
+    return json.dumps({"type": "error", "error": 'expected {"type": "move", "game": n}'})
 
 
-def _player_id(route: str) -> str | None:
-    """``p1`` for ``/players/p1``; None for any other path."""
-    head, _, player_id = route.rpartition("/")
-    return player_id if head == PLAYERS and player_id else None
+def _json(connection: ServerConnection, status: HTTPStatus, body: dict[str, Any]) -> Response:
+    response = connection.respond(status, json.dumps(body))
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "application/json"
+    return response

@@ -237,8 +237,9 @@ def test_a_taken_port_is_refused_before_anything_starts() -> None:
 
 def test_game_server_helper() -> None:
     port = free_port()
-    with game_server(port, "green", "2", players=1, game_seconds=1) as url:
+    with game_server(port, "green", "2") as url:
         assert fetch(f"{url}/health") == b"ok color=green version=2"
+        assert json.loads(fetch(f"{url}/version")) == {"color": "green", "version": "2"}
     assert not listening(port)
 
 

@@ -19,12 +19,10 @@ retry must not do it a second time).
 """
 
 import asyncio
-import json
 import re
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
@@ -44,6 +42,7 @@ from local.state import read_state
 from models.colors import COLORS
 from models.config import EnvironmentConfig
 from models.deployment import DeploymentRequest, DeploymentStatus
+from tests.players import StayingPlayers
 from tests.reliability.fault_proxy import Call
 from workflows.deployment import BlueGreenDeployment
 from workflows.search_attributes import REGISTRATIONS
@@ -163,21 +162,15 @@ class DevServer(AbstractContextManager["DevServer"]):
 # --- the game servers' players -------------------------------------------------------------------
 
 
-def join(game_url: str, version: str) -> str:
-    """A player joins the game server at ``game_url`` on client ``version``; their ID."""
-    request = urllib.request.Request(
-        f"{game_url}/players", method="POST", headers={"X-Game-Version": version}
-    )
-    with urllib.request.urlopen(request, timeout=5) as answer:
-        player_id: str = json.loads(answer.read())["player_id"]
-        return player_id
+def join(game_url: str, version: str) -> StayingPlayers:
+    """A player connects to the game server at ``game_url`` on client ``version`` and stays,
+    told to reconnect or not, until ``leave``."""
+    return StayingPlayers(game_url, version)
 
 
-def leave(game_url: str, player_id: str) -> None:
+def leave(player: StayingPlayers) -> None:
     """The player leaves: the drain can end."""
-    request = urllib.request.Request(f"{game_url}/players/{player_id}", method="DELETE")
-    with urllib.request.urlopen(request, timeout=5):
-        pass
+    player.leave()
 
 
 # --- what changed in AWS ------------------------------------------------------------------------

@@ -11,7 +11,8 @@ skips the long timers (a 1 h bake, a 2 h drain) in milliseconds.
 """
 
 import asyncio
-import threading
+import json
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -25,13 +26,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from local.aws_resources import DemoResources
+from local.processes import free_port, game_server
 from local.state import EnvironmentState, mismatches, read_state
 from models.config import EnvironmentConfig
 from models.deployment import DeploymentRequest, DeploymentStatus, Phase, State
 from models.messages import ApproveRequest, RollbackRequest
 from models.observations import RouterWeights
 from models.switch import SwitchRequest, SwitchResult
-from sample_service.game_server import GameServer, make_server
+from tests.players import StayingPlayers
 from tests.workflows.compensation import AFTER_SWITCH, BEFORE_SWITCH
 from tests.workflows.driving import (
     Handle,
@@ -89,18 +91,31 @@ def deployments(
     return Deployments(time_skipping.client, task_queue, resources)
 
 
+@dataclass(frozen=True)
+class BlueGame:
+    url: str
+    """Blue's sample game server."""
+    players: StayingPlayers
+    """4 sessions on version 1 who stay, told to reconnect or not."""
+
+    def connections(self, version: str) -> int:
+        """The server's count of sessions on ``version``, as the drain asks it."""
+        request = urllib.request.Request(
+            f"{self.url}/connections", headers={"X-Game-Version": version}
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            count: int = json.loads(answer.read())["connections"]
+            return count
+
+
 @pytest.fixture
-def blue_game() -> Iterator[GameServer]:
-    """Blue's sample game server: 4 players on version 1 who stay, told to reconnect or not."""
-    server = make_server(0, "blue", "1", players=4, game_seconds=1e9)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
+def blue_game() -> Iterator[BlueGame]:
+    """Blue's sample game server with 4 players on version 1 who stay."""
+    with (
+        game_server(free_port(), "blue", "1") as url,
+        StayingPlayers(url, "1", count=4) as players,
+    ):
+        yield BlueGame(url, players)
 
 
 @pytest.fixture
@@ -254,7 +269,7 @@ async def test_rollback_during_the_bake_moves_traffic_back_before_ssm_and_the_sc
 
 
 async def test_rollback_during_the_drain_puts_traffic_back_on_blue_with_its_players(
-    deployments: Deployments, resources: DemoResources, blue_game: GameServer
+    deployments: Deployments, resources: DemoResources, blue_game: BlueGame
 ) -> None:
     env = environment(
         resources,
@@ -276,7 +291,8 @@ async def test_rollback_during_the_drain_puts_traffic_back_on_blue_with_its_play
     assert (status.last_connections.version, status.last_connections.count) == ("1", 4)
     assert_rolled_back(status, Phase.DRAINING, AFTER_SWITCH)
     assert_back_on_blue(env, resources)
-    assert blue_game.lobby.count("1") == 4
+    assert blue_game.connections("1") == 4
+    assert blue_game.players.received() == {"type": "reconnect"}  # told at the switch
 
 
 async def test_rollback_once_cleanup_started_is_ignored_with_a_warning(
