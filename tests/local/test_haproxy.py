@@ -2,11 +2,15 @@
 
 import itertools
 import shutil
+import threading
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+from websockets.sync.server import ServerConnection, serve
 
 from local.data_plane import haproxy as haproxy_module
 from local.data_plane.haproxy import (
@@ -21,7 +25,7 @@ from local.data_plane.haproxy import (
 )
 from local.processes import wait_until
 from tests.activities.aws_resources import REGION
-from tests.local.data_plane import Backend, split
+from tests.local.data_plane import Backend, loopback_address, split
 
 # --- server_weights: pure --------------------------------------------------------------------
 
@@ -175,6 +179,32 @@ def test_haproxy_errors_are_raised(haproxy: Haproxy, backends: Callable[[str], B
         api.set_weight(backend, "one", 257)
     with pytest.raises(ValueError, match="one Runtime API command"):
         api.command("show info; shutdown frontend players")
+
+
+def test_a_websocket_goes_on_through_a_drain(haproxy: Haproxy) -> None:
+    def echo(connection: ServerConnection) -> None:
+        for message in connection:
+            connection.send(message)
+
+    api, backend = haproxy.api, backend_name(REGION)
+    with serve(echo, loopback_address(), 0) as server:
+        address, port = server.socket.getsockname()
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        api.add_server(backend, "game", address, port, 1)
+        url = f"ws://{haproxy.host}:{haproxy.players[REGION]}/play"
+        with connect(url, open_timeout=10) as player:
+            player.send("move 1")
+            assert player.recv(timeout=10) == "move 1"
+
+            api.set_state(backend, "game", "drain")
+            player.send("move 2")  # the game in progress goes on
+            assert player.recv(timeout=10) == "move 2"
+            [row] = [r for r in api.stats(backend) if r.svname == "game"]
+            assert (row.status, row.scur) == ("DRAIN", 1)
+            with pytest.raises(InvalidStatus):  # a new one finds no server
+                connect(url, open_timeout=10)
+            player.send("move 3")
+            assert player.recv(timeout=10) == "move 3"
 
 
 def test_the_runtime_api_goes_when_haproxy_does(haproxy: Haproxy) -> None:
