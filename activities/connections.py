@@ -17,7 +17,14 @@ from models.observations import ConnectionCount
 
 @activity.defn
 def count_connections(arg: ConnectionsInput) -> ConnectionCount:
-    """How many clients of ``arg.version`` are still connected."""
+    """How many clients of ``arg.version`` are still connected.
+
+    With ``arg.remind_url``, clients still there are told again to reconnect: a load balancer
+    applies a weight change within seconds, not at once, so a client that reconnected right
+    after the first notice may have landed on this color again, as a new session nobody told.
+    The service ignores a second notice to a client already told; a failed reminder is logged,
+    not an error: the count is what the drain needs.
+    """
     body = _call("GET", arg)
     count = parse_count(body)
     if count is None:
@@ -27,6 +34,11 @@ def count_connections(arg: ConnectionsInput) -> ConnectionCount:
             type="UnexpectedResponse",
             non_retryable=True,
         )
+    if count and arg.remind_url:
+        try:
+            _call("POST", arg.model_copy(update={"url": arg.remind_url}))
+        except ApplicationError as err:
+            activity.logger.warning("reconnect reminder failed: %s", err.message)
     return ConnectionCount(version=arg.version, count=count, checked_at=datetime.now(UTC))
 
 

@@ -1,25 +1,47 @@
-"""``make demo``: deploy version 2 over version 1 on this machine, check the outcome, stop.
+"""``make demo``: deploy version 2 over version 1 on this machine, under load, check the
+outcome and what players saw, stop.
 
     python -m local.demo [--regions N]
 
-Exit 0 only when client.py reports success and the final state is what a finished deployment
-leaves: green active in SSM with version 2, all traffic on green, green running its tasks and
-blue scaled to zero. Otherwise exit 1 with one line saying why. ``--regions 2`` (``make demo
-REGIONS=2``) makes the environment span the first N of ``local.stack.DEMO_REGIONS``: the same
-deployment runs in each region at once, and the final state is checked in every one of them.
+Players (WebSocket sessions playing games) and HTTP requests go through HAProxy for the whole
+deployment and until at least MIN_REQUESTS requests were sent. The last line says what they
+saw: ``traffic: N requests, F failed; S sessions, C cut mid-game; R retried or redispatched``.
+
+Exit 0 only when client.py reports success, the final state is what a finished deployment
+leaves (green active in SSM with version 2, all traffic on green, green running its tasks and
+blue scaled to zero) and players noticed nothing: F, C and R are 0, and HAProxy counted no
+connection or response error. Otherwise exit 1 with a line saying why. ``--regions 2`` (``make
+demo REGIONS=2``) makes the environment span the first N of ``local.stack.DEMO_REGIONS``: the
+same deployment runs in each region at once, each with its own players, and everything is
+checked in every one of them.
 """
 
 import argparse
 import sys
+import time
+from contextlib import ExitStack
 
-from local.processes import STATE_DIR, free_port
+from local.data_plane.haproxy import frontend_name
+from local.data_plane.load_balancer import region_traffic
+from local.load import LoadSettings, load_in_background
+from local.processes import STATE_DIR, free_port, wait_until
 from local.stack import DEMO_REGIONS, LocalStack, demo_regions, exit_code, local_stack
 from local.state import format_state, mismatches, read_state
+from local.traffic import TrafficReport
 from models.colors import Color
 
 VERSION = "2"
 IMAGE = "game:2"
 TARGET: Color = "green"
+PLAYERS = 50
+"""WebSocket players per region, each playing games of GAME_SECONDS back to back."""
+GAME_SECONDS = 2.0
+REQUESTS_PER_SECOND = 400
+"""HTTP requests per second per region, through HAProxy."""
+MIN_REQUESTS = 10_000
+"""The load runs on after the deployment until HAProxy counted this many requests in all."""
+LOAD_SECONDS = 180
+"""The most the load runs, whatever happens."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -47,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             ui_port=free_port(),
             db_file=STATE_DIR / "temporal" / "demo.db",
             regions=demo_regions(args.regions),
+            players=0,
             say=say,
         ) as stack:
             return deploy_and_check(stack)
@@ -55,14 +78,75 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def deploy_and_check(stack: LocalStack) -> int:
-    """Print the state, deploy, print the state again and compare it with the expected one,
-    in every region of the stack."""
-    old_players: dict[str, int] = {}
+    """Start the load, print the state, deploy, print the state again, and compare it and
+    what players saw with what a deployment must leave, in every region of the stack."""
+    with ExitStack() as running:
+        loads = {
+            region: running.enter_context(
+                load_in_background(
+                    LoadSettings(
+                        url=url,
+                        players=PLAYERS,
+                        game_seconds=GAME_SECONDS,
+                        requests_per_second=REQUESTS_PER_SECOND,
+                        seconds=LOAD_SECONDS,
+                    ),
+                    name=f"demo-load-{region}",
+                )
+            )
+            for region, url in stack.data_plane.players.items()
+        }
+        say(
+            f"load: {PLAYERS} players and {REQUESTS_PER_SECOND} requests/s"
+            f" through HAProxy{' in each region' if len(loads) > 1 else ''}"
+        )
+        code, problems = deploy(stack)
+        started = time.monotonic()
+        # HAProxy also counts the players' WebSocket handshakes: a margin over the minimum.
+        wait_until(
+            lambda: requests_so_far(stack) >= MIN_REQUESTS * 1.05,
+            LOAD_SECONDS,
+            f"{MIN_REQUESTS} requests through HAProxy",
+        )
+        say(
+            f"load ran {time.monotonic() - started:.0f}s after the deployment to reach"
+            f" {MIN_REQUESTS} requests; stopping it"
+        )
+    report = TrafficReport.of(
+        {region: load.result for region, load in loads.items() if load.result is not None},
+        {region: region_traffic(stack.data_plane.api, region) for region in stack.regions},
+    )
+    say(
+        f"players reconnected {report.reconnected} times, onto"
+        f" {', '.join(f'{c} {n}' for c, n in report.landed.items())}; HAProxy:"
+        f" {report.connection_errors} connection errors, {report.response_errors} responses"
+        f" cut off (stats: {stack.data_plane.stats})"
+    )
+    noticed = report.problems(MIN_REQUESTS, PLAYERS)
+    if code != 0:
+        say(f"FAILED: client.py deploy exited with {code}")
+    elif problems:
+        say(f"FAILED: the deployment reported success but {' | '.join(problems)}")
+    elif noticed:
+        say(f"FAILED: players noticed the deployment: {'; '.join(noticed)}")
+    else:
+        everywhere = f" in {', '.join(stack.regions)}" if len(stack.regions) > 1 else ""
+        say(
+            f"OK: version {VERSION} runs on {TARGET}, which has all the traffic; blue is at zero"
+            + everywhere
+        )
+    print(report.line(), flush=True)
+    return 0 if code == 0 and not problems and not noticed else 1
+
+
+def deploy(stack: LocalStack) -> tuple[int, list[str]]:
+    """Print the state, deploy, print the state again; client.py's exit code and what differs
+    from the state a finished deployment leaves, by region."""
     for region in stack.regions:
         say(f"state before{where(stack, region)}:")
         print(format_state(read_state(stack.region_config(region))), flush=True)
-        old_players[region] = stack.players_on(region, "blue", "1")
-        say(f"blue has {old_players[region]} players on version 1{where(stack, region)}")
+        players = stack.players_on(region, "blue", "1")
+        say(f"blue has {players} players on version 1{where(stack, region)}")
 
     command = stack.deploy_args(VERSION, IMAGE, "--wait")
     say(f"running: client.py {' '.join(command)}")
@@ -73,26 +157,24 @@ def deploy_and_check(stack: LocalStack) -> int:
         state = read_state(stack.region_config(region))
         say(f"state after{where(stack, region)}:")
         print(format_state(state), flush=True)
-        now = stack.players_on(region, "blue", "1")
-        say(
-            f"blue has {now} players on version 1{where(stack, region)} (had {old_players[region]})"
-        )
+        players = stack.players_on(region, "green", "2")
+        say(f"green has {players} players on version 2{where(stack, region)}")
         found = mismatches(state, TARGET, VERSION, stack.regional[region].desired_count)
         if found:
             in_region = f"in {region}: " if len(stack.regions) > 1 else ""
             problems.append(in_region + "; ".join(found))
-    if code != 0:
-        say(f"FAILED: client.py deploy exited with {code}")
-        return 1
-    if problems:
-        say(f"FAILED: the deployment reported success but {' | '.join(problems)}")
-        return 1
-    everywhere = f" in {', '.join(stack.regions)}" if len(stack.regions) > 1 else ""
-    say(
-        f"OK: version {VERSION} runs on {TARGET}, which has all the traffic; blue is at zero"
-        + everywhere
+    return code, problems
+
+
+def requests_so_far(stack: LocalStack) -> int:
+    """HTTP requests HAProxy's frontends received, every region."""
+    api = stack.data_plane.api
+    return sum(
+        row.req_tot
+        for region in stack.regions
+        for row in api.stats(frontend_name(region))
+        if row.type == "frontend"
     )
-    return 0
 
 
 def where(stack: LocalStack, region: str) -> str:

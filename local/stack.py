@@ -4,12 +4,13 @@
         command = stack.client_command(*stack.deploy_args("2", "game:2", "--wait"))
         subprocess.run(command, env=stack.process_env())
 
-Starts, in order: moto (AWS), Temporal's dev server, a game server per color (blue with players
-on version 1: the load generator's WebSocket players), the demo's AWS resources in moto, the
-deploy.toml describing them, and a worker.
-Everything is stopped on the way out, whatever the way out is. ``regions`` (default: us-west-2
-alone) makes the same in each region, with its own pair of game servers, and one environment
-listing them all (``local_stack(regions=demo_regions(2))``).
+Starts, in order: moto (AWS), Temporal's dev server, the demo's AWS resources in moto and the
+deploy.toml describing them, the data plane behind moto (``local/data_plane``: blue's game-server
+tasks of version 1, HAProxy in front of them, each color's gateway), WebSocket players through
+HAProxy (``local/load``), and a worker. Everything is stopped on the way out, whatever the way
+out is. ``regions`` (default: us-west-2 alone) makes the same in each region, with its own
+resources, tasks and HAProxy frontend, and one environment listing them all
+(``local_stack(regions=demo_regions(2))``).
 """
 
 import json
@@ -29,13 +30,13 @@ from local.aws_resources import (
     create_demo_resources,
     write_demo_config,
 )
+from local.data_plane.running import DataPlane, color_url, data_plane, gateway_url
 from local.load import LoadSettings, load_in_background
 from local.processes import (
     ROOT,
     STATE_DIR,
     environ,
     free_port,
-    game_server,
     moto_server,
     temporal_dev_server,
     wait_until,
@@ -74,6 +75,8 @@ class LocalStack:
     worker: subprocess.Popen[bytes] | None
     regional: dict[str, DemoResources]
     """Every region's resources, the first region first."""
+    data_plane: DataPlane
+    """What runs behind moto: game-server tasks, HAProxy, the colors' gateway."""
 
     @property
     def regions(self) -> list[str]:
@@ -157,7 +160,6 @@ def local_stack(
     environment: str = "prod",
     players: int = 4,
     game_seconds: float = 3,
-    new_version: str = "2",
     start_worker: bool = True,
     worker_args: Sequence[str] = ("worker.py",),
     regions: Sequence[str] = (REGION,),
@@ -168,10 +170,10 @@ def local_stack(
     """Start everything; yield how to reach it; stop everything, also on Ctrl-C or an error.
 
     ``ui`` False runs Temporal without its Web UI (``ui_port`` is then unused). Blue starts
-    active on version 1 with ``players`` connected (``python -m local.load``), playing games of
-    ``game_seconds``; told to reconnect, each finishes its game and leaves (``seated``). Green's
-    game server plays ``new_version`` and has no players. So
-    in each of ``regions``, each region with its own game servers; the config lists them all.
+    active on version 1 with ``players`` connected through HAProxy (``python -m local.load``),
+    playing games of ``game_seconds``; told to reconnect, each finishes its game and connects
+    again, landing wherever HAProxy sends it (``seated``). Green is at zero tasks. So in each of
+    ``regions``; the config lists them all.
     ``say`` receives a line for each thing started (the demo passes ``print``). ``db_file``
     holds Temporal's state for this run (a fresh file each time), otherwise it is in memory.
     ``dynamic_config`` goes to the dev server (``temporal_dev_server``), ``worker_args`` to
@@ -203,23 +205,16 @@ def local_stack(
         ui_url = f"http://127.0.0.1:{ui_port}" if ui_port is not None else None
         say(f"Temporal dev server at {address}" + (f", Web UI at {ui_url}" if ui_url else ""))
 
+        # The colors' URLs are the data plane's gateway: chosen before the resources name them.
+        gateway_port = free_port()
         regional: dict[str, DemoResources] = {}
         for region in regions:
             # Region names in the lines only where there are several.
             where = f"{region}: " if len(regions) > 1 else ""
-            blue_url = stack.enter_context(game_server(free_port(), "blue", INITIAL_VERSION))
-            if players:
-                stack.enter_context(load_in_background(seated(blue_url, players, game_seconds)))
-            say(
-                f"{where}blue game server at {blue_url}: version {INITIAL_VERSION},"
-                f" {players} players"
-            )
-            green_url = stack.enter_context(game_server(free_port(), "green", new_version))
-            say(f"{where}green game server at {green_url}: version {new_version}, no players")
             regional[region] = resources = create_demo_resources(
                 region,
-                blue_url=blue_url,
-                green_url=green_url,
+                blue_url=color_url(gateway_url(gateway_port), region, "blue"),
+                green_url=color_url(gateway_url(gateway_port), region, "green"),
                 service=service,
                 environment=environment,
             )
@@ -230,6 +225,20 @@ def local_stack(
         first, *others = regional.values()
         write_demo_config(config_path, first, *others)
         say(f"config in {_shown(config_path)}")
+
+        plane = stack.enter_context(
+            data_plane(config_path, environment, list(regions), aws, gateway_port=gateway_port)
+        )
+        for region, url in plane.players.items():
+            where = f"{region}: " if len(regions) > 1 else ""
+            say(
+                f"{where}blue runs {first.desired_count} game-server tasks of version"
+                f" {INITIAL_VERSION}; players reach them through HAProxy at {url}"
+            )
+            if players:
+                stack.enter_context(load_in_background(seated(url, players, game_seconds)))
+                say(f"{where}{players} players connected")
+        say(f"HAProxy stats at {plane.stats} (log: {_shown(plane.log)})")
 
         env = {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default", **aws}
         process = None
@@ -246,24 +255,17 @@ def local_stack(
                 resources=first,
                 worker=process,
                 regional=regional,
+                data_plane=plane,
             )
         finally:
             say("stopping everything")
 
 
 def seated(url: str, players: int, game_seconds: float) -> LoadSettings:
-    """``players`` on the game server at ``url``, on version 1, for as long as the stack runs
-    (an hour at most). Told to reconnect, each finishes its game and leaves for good: connected
-    to a game server directly, a player that reconnected would land on the same server again,
-    and the drain would never see it go."""
-    return LoadSettings(
-        url=url,
-        players=players,
-        game_seconds=game_seconds,
-        version=INITIAL_VERSION,
-        on_notice="leave",
-        seconds=3600,
-    )
+    """``players`` playing games of ``game_seconds`` through HAProxy at ``url`` for as long as
+    the stack runs (an hour at most). Told to reconnect, each finishes its game, closes and
+    connects again, landing wherever HAProxy sends new sessions."""
+    return LoadSettings(url=url, players=players, game_seconds=game_seconds, seconds=3600)
 
 
 def interrupt_on_sigterm() -> None:

@@ -93,6 +93,8 @@ class ConnectionsInput(BaseModel):
     version_header: str
     version: str
     timeout: timedelta = timedelta(seconds=10)
+    remind_url: str | None = None
+    """Counting only: POST here too while clients are left (the reconnect notice again)."""
 
 
 class IntegrationChecksInput(BaseModel):

@@ -19,7 +19,6 @@ from local.load import (
     load_in_background,
     parse_args,
     run,
-    traffic_line,
 )
 from local.load.result import Second, Tally
 from local.processes import ROOT, background, free_port, game_server
@@ -247,11 +246,5 @@ def test_settings_make_their_own_command_line(tmp_path: Path) -> None:
     ]
 
 
-def test_the_traffic_line() -> None:
-    result = LoadResult(started_at=0, ended_at=1)
-    result.requests.sent, result.requests.failed = 1200, 3
-    result.sessions.opened, result.sessions.cut = 16, 1
-    assert traffic_line(result, 7) == (
-        "traffic: 1200 requests, 3 failed; 16 sessions, 1 cut mid-game; 7 retried or redispatched"
-    )
+def test_an_empty_second_of_the_timeline() -> None:
     assert Second(second=0).model_dump() == {"second": 0, "ok": {}, "failed": 0}

@@ -406,10 +406,13 @@ class BlueGreenDeployment:
         old, drain = self._old, self._env.drain
         self._status.drain_until = workflow.now() + drain.timeout
         self._enter(Phase.DRAINING)
+        count = self._connections_input(conns.url)
+        if conns.notify_url:
+            count.remind_url = self._connections_input(conns.notify_url).url
         progress = await self._waits.run(
             DRAIN,
             old,
-            self._connections_input(conns.url),
+            count,
             poll_interval=drain.poll_interval,
             timeout=drain.timeout,
         )

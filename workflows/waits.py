@@ -87,7 +87,8 @@ class Drain(Wait[ConnectionsInput, ConnectionCount]):
                 connections.count_connections,
                 request.check,
                 summary=f"count the clients left on {request.color}"
-                f" (version {request.check.version})",
+                f" (version {request.check.version})"
+                + (", reminding them to reconnect" if request.check.remind_url else ""),
                 read_only=True,
             )
         except StepFailed as failure:

@@ -13,7 +13,7 @@ bounded by ``seconds`` and stops by itself.
 """
 
 from local.load.background import BackgroundLoad, load_in_background
-from local.load.result import LoadResult, summary_line, traffic_line
+from local.load.result import LoadResult, summary_line
 from local.load.runner import run
 from local.load.settings import LoadSettings, SettingsError, is_loopback, parse_args
 
@@ -27,5 +27,4 @@ __all__ = [
     "parse_args",
     "run",
     "summary_line",
-    "traffic_line",
 ]

@@ -40,7 +40,7 @@ def load_in_background(
 
         with load_in_background(LoadSettings(url=url, seconds=600, players=4)) as load:
             ...  # deploy
-        print(traffic_line(load.result, retried))
+        print(load.result.requests.sent)
 
     ``name`` (default ``load-PORT``) names the log (``.local/logs/NAME.log``) and, unless the
     settings name them, the result and ready files under ``.local/load/``. A run that ended by

@@ -6,11 +6,14 @@ A player connects to ``/play``, reads its welcome and plays: a game is a move ev
 finishes the game, closes cleanly (1000) and reconnects at once (or leaves, ``on_notice``).
 Any other end of a session is a cut: a close by the server, a dropped connection, a move not
 acked within ACK_TIMEOUT; the player counts it and reconnects. At the stop, each player
-finishes its game and closes cleanly.
+finishes its game and closes cleanly. A player's first game is shorter by a random part, as
+players who joined at different times: games that all end together would make every player
+reconnect in the same instant.
 """
 
 import asyncio
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -55,6 +58,7 @@ class Player:
         self.stopping = stopping
         self._welcomed = welcomed
         self._sessions = 0
+        self._next_game_seconds = random.uniform(0.1, 1) * settings.game_seconds
         self._headers = {"X-Game-Version": settings.version} if settings.version else {}
 
     async def run(self) -> None:
@@ -120,7 +124,8 @@ class Player:
     async def _game(self, websocket: ClientConnection, game: int) -> bool:
         """One game to its end; whether a reconnect notice came meanwhile."""
         loop = asyncio.get_running_loop()
-        ends = loop.time() + self.settings.game_seconds
+        seconds, self._next_game_seconds = self._next_game_seconds, self.settings.game_seconds
+        ends = loop.time() + seconds
         told = False
         while True:
             await websocket.send(json.dumps({"type": "move", "game": game}))

@@ -145,17 +145,6 @@ def _add(counts: dict[str, int], key: str) -> None:
     counts[key] = counts.get(key, 0) + 1
 
 
-def traffic_line(result: LoadResult, retried: int) -> str:
-    """``traffic: N requests, F failed; S sessions, C cut mid-game; R retried or redispatched``:
-    ``retried`` is the load balancer's count, which the result does not hold."""
-    requests, sessions = result.requests, result.sessions
-    return (
-        f"traffic: {requests.sent} requests, {requests.failed} failed;"
-        f" {sessions.opened} sessions, {sessions.cut} cut mid-game;"
-        f" {retried} retried or redispatched"
-    )
-
-
 def summary_line(result: LoadResult) -> str:
     """The one line ``python -m local.load`` prints at the end."""
     requests, sessions = result.requests, result.sessions

@@ -158,6 +158,34 @@ def test_a_timeout_is_retried(env: ActivityEnvironment, server: Server) -> None:
     assert "timed out" in caught.value.message
 
 
+def test_a_count_with_clients_left_reminds_them_to_reconnect(
+    env: ActivityEnvironment, server: Server
+) -> None:
+    left = connections(server.url + "/count").model_copy(
+        update={"remind_url": server.url + "/reconnect"}
+    )
+    none_left = left.model_copy(update={"url": server.url + "/zero"})
+
+    assert env.run(count_connections, left).count == 3
+    assert env.run(count_connections, none_left).count == 0
+
+    assert [(r.method, r.path, r.headers["X-Game-Version"]) for r in server.requests] == [
+        ("GET", "/count", "1"),
+        ("POST", "/reconnect", "1"),
+        ("GET", "/zero", "1"),
+    ]
+
+
+def test_a_failed_reminder_still_returns_the_count(
+    env: ActivityEnvironment, server: Server
+) -> None:
+    arg = connections(server.url + "/count").model_copy(
+        update={"remind_url": server.url + "/broken"}
+    )
+
+    assert env.run(count_connections, arg).count == 3
+
+
 def test_notify_posts_with_the_version(env: ActivityEnvironment, server: Server) -> None:
     env.run(notify_reconnect, connections(server.url + "/reconnect"))
     env.run(notify_reconnect, connections(server.url + "/reconnect"))
