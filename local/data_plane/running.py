@@ -12,8 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from local.data_plane.ecs_tasks import answers_health
-from local.data_plane.haproxy import RuntimeApi
+from local.data_plane.haproxy import RuntimeApi, backend_name
 from local.processes import background, free_port, log_path, wait_until
 from models.colors import Color
 
@@ -65,7 +64,9 @@ def data_plane(
 ) -> Iterator[DataPlane]:
     """The data plane for ``environment`` of ``config_path`` (whose colors' URLs are under
     ``gateway_url(gateway_port)``), with ``env`` pointing boto3 at moto; yields once every
-    region's frontend answers ``/health`` — its active color's tasks run and HAProxy has them."""
+    region's backend has a server taking traffic — its active color's tasks run and HAProxy has
+    them. (Asked through the Runtime API: a probe through the frontend before that would be an
+    error in the counters that measure what players see.)"""
     frontends = {region: free_port() for region in regions}
     runtime_port, stats_port = free_port(), free_port()
     name = f"data-plane-{gateway_port}"
@@ -83,9 +84,16 @@ def data_plane(
         runtime_api=f"{HOST}:{runtime_port}",
         log=log_path(name),
     )
+    def serving() -> bool:
+        api = plane.api
+        return api.answers() and all(
+            any(s.weight > 0 and s.admin_state == "ready" for s in api.servers(backend_name(r)))
+            for r in regions
+        )
+
     with background(name, command, env=env) as process:
         wait_until(
-            lambda: all(answers_health(url) for url in plane.players.values()),
+            serving,
             startup_timeout,
             "serving players in every region",
             process,
