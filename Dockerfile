@@ -1,7 +1,7 @@
 # One image for docker-compose.yml: the worker (the default command), client.py, the one-shot
-# set-up of the demo's AWS resources in moto (local/compose_setup.py) and the sample game
-# servers. It is also a starting point for a production worker image (which needs neither
-# local/ nor sample_service/).
+# set-up of the demo's AWS resources in moto (local/compose_setup.py) and the data plane
+# (local/data_plane: the sample game servers and HAProxy). It is also a starting point for a
+# production worker image (which needs neither local/, sample_service/ nor HAProxy).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -10,6 +10,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
+
+# HAProxy: the local data plane's load balancer (docker-compose.yml's data-plane service).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends haproxy \
+    && rm -rf /var/lib/apt/lists/*
 
 # The dependencies first, in their own layer: they change less often than the code. The exact
 # versions that were tested (requirements.lock, from pyproject.toml's ranges by `make lock`).
@@ -23,10 +28,11 @@ RUN pip install "$(grep '^websockets==' requirements-dev.lock)"
 COPY . .
 
 # /demo: where the compose file's `demo` volume holds the generated deploy.toml; a new named
-# volume takes this directory's owner, so the unprivileged user can write it.
+# volume takes this directory's owner, so the unprivileged user can write it. /app/.local:
+# the data plane's logs and HAProxy's config.
 RUN useradd --system --no-create-home worker \
-    && mkdir /demo \
-    && chown worker /demo
+    && mkdir /demo /app/.local \
+    && chown worker /demo /app/.local
 USER worker
 
 # Connection settings come from the environment: TEMPORAL_ADDRESS, AWS_*, BLUEGREEN_TASK_QUEUE.

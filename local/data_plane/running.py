@@ -84,6 +84,7 @@ def data_plane(
         runtime_api=f"{HOST}:{runtime_port}",
         log=log_path(name),
     )
+
     def serving() -> bool:
         api = plane.api
         return api.answers() and all(

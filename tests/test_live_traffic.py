@@ -1,0 +1,174 @@
+"""Zero downtime, measured: deployments under real load through HAProxy, and the negative
+controls that show the measurement can fail.
+
+The load is the local load generator's WebSocket players and HTTP requests through HAProxy's
+frontend; what they saw is checked beside HAProxy's own counters (``local/traffic.py``).
+"""
+
+import os
+import signal
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import boto3
+import pytest
+
+from local.data_plane.load_balancer import region_traffic
+from local.load import LoadResult, LoadSettings, load_in_background
+from local.processes import free_port, wait_until
+from local.stack import REGION, LocalStack, local_stack
+from local.state import read_state
+from local.traffic import TrafficReport
+from models.colors import Color, other_color
+
+pytestmark = pytest.mark.timeout(240)
+
+PLAYERS = 12
+GAME_SECONDS = 1.5
+REQUESTS_PER_SECOND = 60
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The local environment, without players of its own: each test brings its load."""
+    with local_stack(
+        ui=False,
+        temporal_port=free_port(),
+        ui_port=None,
+        players=0,
+        config_path=tmp_path_factory.mktemp("live-traffic") / "deploy.toml",
+    ) as s:
+        yield s
+
+
+class Measured:
+    """What one test's load saw, filled in when its block ends."""
+
+    report: TrafficReport
+    load: LoadResult
+
+
+@contextmanager
+def under_load(stack: LocalStack) -> Iterator[Measured]:
+    """Players and requests through HAProxy for the block; then what they and HAProxy saw
+    during it (HAProxy's counters as a difference, so earlier tests do not count)."""
+    api = stack.data_plane.api
+    before = region_traffic(api, REGION).total
+    measured = Measured()
+    settings = LoadSettings(
+        url=stack.data_plane.players[REGION],
+        players=PLAYERS,
+        game_seconds=GAME_SECONDS,
+        requests_per_second=REQUESTS_PER_SECOND,
+        seconds=180,
+    )
+    with load_in_background(settings, name=f"live-traffic-{free_port()}") as load:
+        yield measured
+    assert load.result is not None
+    after = region_traffic(api, REGION)
+    for counter in ("econ", "eresp", "wretr", "wredis"):
+        setattr(after.total, counter, getattr(after.total, counter) - getattr(before, counter))
+    measured.load = load.result
+    measured.report = TrafficReport.of({REGION: load.result}, {REGION: after})
+
+
+def active_color(stack: LocalStack) -> Color:
+    return read_state(stack.environment_config()).ssm.active_color
+
+
+def deploy(stack: LocalStack, version: str, config: Path | None = None) -> None:
+    args = stack.deploy_args(version, f"game:{version}", "--wait")
+    if config is not None:
+        args[args.index("--config") + 1] = str(config)
+    assert stack.run_client(*args) == 0
+
+
+def test_a_deployment_under_load_is_invisible_to_players(stack: LocalStack) -> None:
+    old = active_color(stack)
+    new = other_color(old)
+
+    with under_load(stack) as measured:
+        deploy(stack, "2")
+
+    report = measured.report
+    assert report.problems(min_requests=300, min_sessions=PLAYERS) == [], report.line()
+    # Every player was on the old color, was told to reconnect, and is on the new one now.
+    assert report.landed[new] >= PLAYERS
+    assert set(measured.load.requests.by_color) == {old, new}
+    last_seconds = measured.load.timeline[-3:]
+    assert all(set(second.ok) <= {new} for second in last_seconds), last_seconds
+
+
+def test_shutting_the_old_color_down_without_a_drain_cuts_sessions(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """Negative control: a deployment whose config has no [connections] section switches and
+    scales the old color to zero with its players still mid-game."""
+    undrained = tmp_path / "deploy.toml"
+    undrained.write_text(without_table(stack.config_path.read_text(), "connections"))
+    assert (
+        tomllib.loads(undrained.read_text())["environments"][stack.environment].get("connections")
+        is None
+    )
+
+    with under_load(stack) as measured:
+        deploy(stack, "3", undrained)
+
+    report = measured.report
+    assert report.cut > 0, report.line()
+    assert "sessions cut mid-game" in "; ".join(report.problems())
+    assert any("1001" in reason for reason in measured.load.sessions.cut_reasons)
+
+
+def test_a_task_killed_under_load_shows_up_in_the_counters(stack: LocalStack) -> None:
+    """Negative control: SIGKILL one of the active color's tasks while players play and
+    requests flow; ECS's stand-in replaces it."""
+    color = active_color(stack)
+    resources = stack.resources
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+
+    def targets() -> set[tuple[str, int]]:
+        described = elbv2.describe_target_health(TargetGroupArn=resources.target_group_arns[color])
+        return {
+            (d["Target"]["Id"], d["Target"]["Port"]) for d in described["TargetHealthDescriptions"]
+        }
+
+    with under_load(stack) as measured:
+        before = targets()
+        address, port = sorted(before)[0]
+        os.kill(task_pid(address, port), signal.SIGKILL)
+        wait_until(
+            lambda: len(targets()) == resources.desired_count and (address, port) not in targets(),
+            30,
+            "the killed task replaced",
+        )
+
+    report = measured.report
+    seen = report.failed + report.cut + report.retried + report.connection_errors
+    assert seen + report.response_errors > 0, report.line()
+    assert report.problems() != []
+
+
+def task_pid(address: str, port: int) -> int:
+    """The process of the game-server task listening on address:port (from /proc)."""
+    wanted = f"--host\0{address}\0--port\0{port}\0"
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and wanted in (entry / "cmdline").read_text():
+                return int(entry.name)
+        except OSError:
+            continue  # gone meanwhile
+    raise LookupError(f"no game-server task on {address}:{port}")
+
+
+def without_table(text: str, name: str) -> str:
+    """deploy.toml's text without the environment's ``[environments.<env>.<name>]`` table."""
+    lines, skipping = [], False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("["):
+            skipping = line.rstrip().endswith(f".{name}]")
+        if not skipping:
+            lines.append(line)
+    return "".join(lines)
