@@ -79,7 +79,7 @@ async def players_on_the_active_color(
             raise TimeoutError(f"players of the last round still on {color}")
         await asyncio.sleep(0.1)
     settings = LoadSettings(
-        url=stack.resources.urls[color],
+        url=stack.data_plane.players[env.region],
         players=PLAYERS,
         game_seconds=GAME_SECONDS,
         version=version,

@@ -5,8 +5,10 @@
 On the local environment in one region (``bench/_harness.py``), creates ``--deployments`` more
 services in moto, each with the demo's full set of resources (``create_demo_resources``: ECS
 clusters and services, a task family, an ALB, an alarm, SSM parameters) and its own deploy.toml
-under .local/bench/scale/, all pointing at the same two game servers, which have no players: the
-deployments have nothing to wait for. After one warm-up deployment of the demo's own service
+under .local/bench/scale/, all pointing at the demo's colors, which have no players: the
+deployments have nothing to wait for. No tasks run for these services (200 game-server
+processes would measure this machine, not the orchestration): placeholder targets stand in for
+them in their target groups (``placeholder_targets``). After one warm-up deployment of the demo's own service
 (the worker's first creates its boto3 clients and loads the workflows' code), each round starts
 a deployment of every service at once, as ``client.py deploy`` starts one, and waits for them
 all: round r deploys version r + 1, and every service is checked afterwards. Measured per round:
@@ -24,7 +26,7 @@ from pathlib import Path
 
 from bench import _harness
 from bench._harness import Benchmark, Figures, Measure, Run, Sample
-from local.aws_resources import create_demo_resources, write_demo_config
+from local.aws_resources import create_demo_resources, placeholder_targets, write_demo_config
 from local.processes import STATE_DIR
 from local.state import read_state
 from models.colors import other_color
@@ -63,6 +65,7 @@ async def prepare(run: Run) -> dict[str, Measure]:
             service=name,
             environment=stack.environment,
         )
+        placeholder_targets(resources)
         config = write_demo_config(CONFIG_DIR / f"{name}.toml", resources)
         env = _harness.with_bake(config.environment(stack.environment), 0)
         services.append((name, env, resources.desired_count))

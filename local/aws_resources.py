@@ -215,6 +215,22 @@ def _target_groups(region: str, name: str, vpc_id: str) -> dict[Color, str]:
     return arns
 
 
+def placeholder_targets(resources: DemoResources) -> None:
+    """``desired_count`` targets in each color's target group, at addresses where nothing runs:
+    for resources that no local ECS stand-in follows (the workflow tests on moto, the scale
+    benchmark), whose health gate then passes as soon as ECS's counts do, moto reporting every
+    registered target healthy."""
+    elbv2: ElasticLoadBalancingv2Client = boto3.client("elbv2", region_name=resources.region)
+    for offset, arn in enumerate(resources.target_group_arns.values(), start=1):
+        elbv2.register_targets(
+            TargetGroupArn=arn,
+            Targets=[
+                {"Id": f"10.0.{offset}.{10 + i}", "Port": CONTAINER_PORT}
+                for i in range(resources.desired_count)
+            ],
+        )
+
+
 def _load_balancer(
     region: str, name: str, subnets: list[str], target_groups: dict[Color, str]
 ) -> tuple[str, str]:

@@ -14,7 +14,14 @@ from temporalio.client import Client
 
 from activities.ecs import check_health
 from cli import starting
-from local.aws_resources import DemoResources, create_demo_resources, write_demo_config
+from local.aws_resources import (
+    DemoResources,
+    create_demo_resources,
+    placeholder_targets,
+    write_demo_config,
+)
+from local.data_plane.ecs_tasks import deregistration_delay
+from local.dev import write_endpoints
 from local.processes import (
     free_port,
     game_server,
@@ -48,9 +55,26 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> bytes:
 
 @pytest.fixture
 def resources(aws: dict[str, str]) -> DemoResources:
-    """The demo's resources under a service name no other test uses (the moto is shared)."""
+    """The demo's resources under a service name no other test uses (the moto is shared), with
+    blue's targets registered as the ECS stand-in would once its tasks answer."""
     service = f"g{uuid.uuid4().hex[:8]}"
-    return create_demo_resources(REGION, blue_url=BLUE_URL, green_url=GREEN_URL, service=service)
+    resources = create_demo_resources(
+        REGION, blue_url=BLUE_URL, green_url=GREEN_URL, service=service
+    )
+    placeholder_targets(resources)
+    return resources
+
+
+def test_target_groups_start_empty_and_stop_tasks_a_second_after_deregistering(
+    aws: dict[str, str],
+) -> None:
+    resources = create_demo_resources(
+        REGION, blue_url=BLUE_URL, green_url=GREEN_URL, service=f"g{uuid.uuid4().hex[:8]}"
+    )
+    elbv2: ElasticLoadBalancingv2Client = boto3.client("elbv2", region_name=REGION)
+    for arn in resources.target_group_arns.values():
+        assert elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"] == []
+        assert deregistration_delay(REGION, arn) == 1
 
 
 @pytest.fixture
@@ -264,11 +288,22 @@ def test_the_stack_starts_and_stops_without_a_worker(tmp_path: Path, regions: in
                 resources.urls["blue"],
                 resources.urls["green"],
             )
-            ports += [int(url.rpartition(":")[2]) for url in resources.urls.values()]
+            assert resources.urls["blue"] == stack.data_plane.color_url(region, "blue")
             assert mismatches(read_state(env), "blue", "1", 2) == []
+            # The stack's players reached blue's tasks through the region's HAProxy.
             connections = fetch(f"{env.blue.url}/connections", {"X-Game-Version": "1"})
             assert json.loads(connections) == {"connections": 4}
-        assert len(set(ports)) == 2 * regions
+            assert fetch(f"{stack.data_plane.players[region]}/health").startswith(b"ok color=blue")
+        endpoints = json.loads(
+            write_endpoints(stack, tmp_path / "endpoints.json").model_dump_json()
+        )
+        assert json.loads((tmp_path / "endpoints.json").read_text()) == endpoints
+        assert endpoints["players"] == stack.data_plane.players
+        assert endpoints["deploy_toml"] == str(stack.config_path)
+        ports += [int(url.rpartition(":")[2]) for url in stack.data_plane.players.values()]
+        ports += [int(stack.data_plane.gateway.rpartition(":")[2])]
+        ports += [int(stack.data_plane.runtime_api.rpartition(":")[2])]
+        assert len(set(ports)) == regions + 2
         ports += [int(stack.temporal_address.rpartition(":")[2])]
         ports += [int(stack.env["AWS_ENDPOINT_URL"].rpartition(":")[2])]
         assert stack.ui_url is None

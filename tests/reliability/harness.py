@@ -35,7 +35,12 @@ import boto3
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from local.aws_resources import DemoResources, create_demo_resources, write_demo_config
+from local.aws_resources import (
+    DemoResources,
+    create_demo_resources,
+    placeholder_targets,
+    write_demo_config,
+)
 from local.processes import MOTO_ENV, background, log_path, temporal_dev_server
 from local.stack import REGION
 from local.state import read_state
@@ -330,6 +335,8 @@ def demo_environment(
     resources = create_demo_resources(
         REGION, blue_url=blue_url, green_url=green_url, service=service
     )
+    # No ECS stand-in runs here: placeholder targets let the health gate pass.
+    placeholder_targets(resources)
     config = write_demo_config(config_dir / f"{service}.toml", resources)
     return resources, config.environment("prod")
 

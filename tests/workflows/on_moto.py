@@ -15,7 +15,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import ALL_ACTIVITIES
-from local.aws_resources import DemoResources, create_demo_resources
+from local.aws_resources import DemoResources, create_demo_resources, placeholder_targets
 from local.state import EnvironmentState, read_state
 from models.colors import Color
 from models.config import EnvironmentConfig
@@ -53,14 +53,17 @@ def unique_service() -> str:
 
 
 def demo_resources(region: str, service: str | None = None) -> DemoResources:
-    """The demo's AWS resources in ``region``: blue active with TASKS tasks, green at zero."""
-    return create_demo_resources(
+    """The demo's AWS resources in ``region``: blue active with TASKS tasks, green at zero;
+    no ECS stand-in runs here, so placeholder targets let the health gate pass."""
+    resources = create_demo_resources(
         region,
         blue_url=NOWHERE,
         green_url=NOWHERE,
         service=service or unique_service(),
         desired_count=TASKS,
     )
+    placeholder_targets(resources)
+    return resources
 
 
 def environment_fields(resources: DemoResources, *, blue_url: str = NOWHERE) -> dict[str, Any]:
