@@ -6,9 +6,11 @@ On the local environment in one region (``bench/_harness.py``, with its data pla
 tasks per color, HAProxy following moto), each round measures:
 
 - **weights**: the ALB listener's weights written with boto3, as the product's router writes
-  them, all to one color and back, 10 times; the clock starts before ``ModifyListener`` and
-  stops when HAProxy's Runtime API shows the new weights (its servers read every 5 ms). The
-  figures are that round's median and largest lag.
+  them, all to one color and back, 10 times, each at a random moment (0 to 0.2 s after the
+  last: HAProxy's follower reads the router every 0.1 s, and changes made right after it
+  caught up would all land at the same point of its cycle); the clock starts before
+  ``ModifyListener`` and stops when HAProxy's Runtime API shows the new weights (its servers
+  read every 5 ms). The figures are that round's median and largest lag.
 - **deployment**: the next version deployed to the inactive color (the demo's 3 s bake, 1 s
   polls) while ``--players`` WebSocket players play 2 s games and ``--rate``
   HTTP requests go through HAProxy, from just before the start until the result. Figures: the
@@ -19,6 +21,7 @@ tasks per color, HAProxy following moto), each round measures:
 
 import asyncio
 import itertools
+import random
 import statistics
 import sys
 import time
@@ -43,6 +46,7 @@ FLIPS = 10
 READ_EVERY = 0.005
 """Seconds between two reads of HAProxy's servers while waiting for a change."""
 GAME_SECONDS = 2.0
+SEED = 11
 BY = "bench/live_traffic.py"
 
 
@@ -50,11 +54,15 @@ async def prepare(run: Run) -> dict[str, Measure]:
     stack, client = run.local()
     env = stack.environment_config()
     versions = itertools.count(2)
+    moments = random.Random(SEED)
     players, rate = int(run.args.players), float(run.args.rate)
     run.setup["load"] = f"{players} players (2 s games), {rate:g} requests/s through HAProxy"
 
     async def weights() -> Sample:
-        lags = [await asyncio.to_thread(flip, stack, color) for color in _alternate(stack)]
+        lags = []
+        for color in _alternate(stack):
+            await asyncio.sleep(moments.uniform(0, 0.2))
+            lags.append(await asyncio.to_thread(flip, stack, color))
         return Sample(
             {"wall": statistics.median(lags), "lag_max": max(lags)},
             f"{FLIPS} changes",
@@ -78,8 +86,7 @@ async def prepare(run: Run) -> dict[str, Measure]:
             )
         assert load.result is not None
         after = region_traffic(api, REGION)
-        for counter in ("econ", "eresp", "wretr", "wredis"):
-            setattr(after.total, counter, getattr(after.total, counter) - getattr(before, counter))
+        after.total = after.total.since(before)
         report = TrafficReport.of({REGION: load.result}, {REGION: after})
         _harness.check(env, target, version, env.desired_count, f"version {version}")
         noticed = report.problems(min_sessions=players)

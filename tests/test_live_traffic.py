@@ -68,8 +68,7 @@ def under_load(stack: LocalStack) -> Iterator[Measured]:
         yield measured
     assert load.result is not None
     after = region_traffic(api, REGION)
-    for counter in ("econ", "eresp", "wretr", "wredis"):
-        setattr(after.total, counter, getattr(after.total, counter) - getattr(before, counter))
+    after.total = after.total.since(before)
     measured.load = load.result
     measured.report = TrafficReport.of({REGION: load.result}, {REGION: after})
 

@@ -24,6 +24,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
@@ -33,6 +34,7 @@ from local.data_plane.ecs_tasks import ColorTasks
 from local.data_plane.gateway import serving_gateway
 from local.data_plane.haproxy import haproxy_server
 from local.data_plane.load_balancer import LoadBalancerFollower
+from local.data_plane.looping import keep_running
 from local.processes import STATE_DIR
 from models.colors import COLORS, Color
 from models.config import EnvironmentConfig, load_config
@@ -121,8 +123,11 @@ def main(argv: list[str] | None = None) -> int:
 
         stack.enter_context(serving_gateway(args.host, args.gateway_port, urls_of))
         threads = [
-            threading.Thread(target=keep_in_step, args=(list(by_color.values()), stop))
-            for by_color in tasks.values()
+            threading.Thread(
+                target=keep_running,
+                args=(partial(sync_all, list(by_color.values())), stop, TASKS_INTERVAL, region),
+            )
+            for region, by_color in tasks.items()
         ]
         threads += [
             threading.Thread(
@@ -171,21 +176,10 @@ def region_tasks(environment: EnvironmentConfig) -> Iterator[dict[Color, ColorTa
             tasks.stop_all()
 
 
-def keep_in_step(colors: list[ColorTasks], stop: threading.Event) -> None:
-    """Reconcile the colors every TASKS_INTERVAL until ``stop``; an error (moto away for a
-    moment) is logged once and the loop goes on."""
-    failing: str | None = None
-    while not stop.wait(TASKS_INTERVAL):
-        try:
-            for tasks in colors:
-                tasks.sync()
-        except Exception as err:
-            message = f"{type(err).__name__}: {err}"
-            if message != failing:
-                logging.warning("tasks: sync failed, retrying: %s", message)
-            failing = message
-        else:
-            failing = None
+def sync_all(colors: list[ColorTasks]) -> None:
+    """One reconcile of each color's tasks."""
+    for tasks in colors:
+        tasks.sync()
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from local.data_plane.haproxy import (
     backend_name,
     server_weights,
 )
+from local.data_plane.looping import keep_running
 from models.activities import RouterInput
 from models.colors import COLORS, Color
 from models.config import ColorConfig, EnvironmentConfig
@@ -131,23 +132,8 @@ class LoadBalancerFollower:
         return self._apply({"blue": weights.blue, "green": weights.green}, self._targets)
 
     def run(self, stop: threading.Event, interval: float = 0.1) -> None:
-        """``sync`` every ``interval`` seconds until ``stop`` is set. Errors (moto or HAProxy
-        away for a while) are logged, once per distinct message, and the loop goes on."""
-        failing: str | None = None
-        while not stop.is_set():
-            started = time.monotonic()
-            try:
-                self.sync()
-            except Exception as err:
-                message = f"{type(err).__name__}: {err}"
-                if message != failing:
-                    logger.warning("%s: sync failed, retrying: %s", self.backend, message)
-                failing = message
-            else:
-                if failing is not None:
-                    logger.info("%s: sync works again", self.backend)
-                failing = None
-            stop.wait(max(0.0, interval - (time.monotonic() - started)))
+        """``sync`` every ``interval`` seconds until ``stop`` is set (``keep_running``)."""
+        keep_running(self.sync, stop, interval, self.backend)
 
     def _registered(self, color: Color) -> set[Target]:
         with aws_call("elbv2.DescribeTargetHealth"):
@@ -251,6 +237,12 @@ class TrafficCounters(BaseModel):
     wredis: int = 0
     """Retries redispatched to another server."""
     responses_5xx: int = 0
+
+    def since(self, before: "TrafficCounters") -> "TrafficCounters":
+        """What was counted after ``before`` (the same counters, read earlier)."""
+        return TrafficCounters(
+            **{name: value - getattr(before, name) for name, value in self.model_dump().items()}
+        )
 
     @classmethod
     def of(cls, rows: Iterable[StatRow]) -> Self:
