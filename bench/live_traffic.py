@@ -7,7 +7,7 @@ tasks per color, HAProxy following moto), each round measures:
 
 - **weights**: the ALB listener's weights written with boto3, as the product's router writes
   them, all to one color and back, 10 times, each at a random moment (0 to 0.2 s after the
-  last: HAProxy's follower reads the router every 0.1 s, and changes made right after it
+  last: HAProxy's follower reads the router every 0.05 s, and changes made right after it
   caught up would all land at the same point of its cycle); the clock starts before
   ``ModifyListener`` and stops when HAProxy's Runtime API shows the new weights (its servers
   read every 5 ms). The figures are that round's median and largest lag.

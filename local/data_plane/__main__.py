@@ -42,7 +42,7 @@ from models.errors import one_line
 
 TASKS_INTERVAL = 0.25
 """Seconds between two reads of moto's ECS services (and health checks of starting tasks)."""
-WEIGHTS_INTERVAL = 0.1
+WEIGHTS_INTERVAL = 0.05
 """Seconds between two reads of the router's weights: HAProxy follows a switch within this
 and a read's time."""
 
