@@ -47,6 +47,11 @@ async def serve(args: argparse.Namespace) -> int:
         game.log(f"sample game server listening on http://{host}:{port}")
         await stopping.wait()
         game.log(f"stopping: closing {game.sessions.count()} session(s)")
+    # Stopping already: a second SIGTERM (a supervisor that asks twice) changes nothing, and
+    # must not reach the event loop's handler once asyncio.run has closed the loop.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
+        signal.signal(sig, signal.SIG_IGN)
     game.log("sample game server stopped")
     return 0
 
