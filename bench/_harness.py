@@ -6,7 +6,7 @@ each kind: a ``Sample`` of figures (seconds unless named otherwise; ``wall`` in 
 
 For each of the benchmark's dev-server configurations (``Benchmark.configs``; one unless it
 says otherwise), the harness starts the local environment (``local_stack``: Temporal's dev
-server, moto, the sample game servers, a worker; no Web UI, free ports), runs one warm-up of
+server, moto, the data plane behind it, a worker; no Web UI, free ports), runs one warm-up of
 each kind (reported, not counted), then ``--rounds`` rounds of every kind, in order in odd rounds
 and in reverse order in even ones, and stops everything. It reports the median, min and max of
 every figure over the rounds, and the ratios of two kinds' medians (each configuration's, side
@@ -178,7 +178,8 @@ def stats(values: Sequence[float]) -> Stats:
 def cpu_seconds() -> Figures:
     """CPU seconds (user + system) used so far by the processes ``background`` runs, summed by
     the first word of their names: ``cpu_worker``, ``cpu_temporal``, ``cpu_moto``,
-    ``cpu_game`` (the sample game servers). Read from /proc: empty without it."""
+    ``cpu_data`` (the data plane's own process: its HAProxy and game servers not included),
+    ``cpu_bench`` (the benchmark's load). Read from /proc: empty without it."""
     used: Figures = {}
     for name, process in list(RUNNING.items()):
         try:
