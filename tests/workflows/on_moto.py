@@ -9,19 +9,23 @@ import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import boto3
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import ALL_ACTIVITIES
-from local.aws_resources import DemoResources, create_demo_resources
+from local.aws_resources import CONTAINER_PORT, DemoResources, create_demo_resources
 from local.state import EnvironmentState, read_state
-from models.colors import Color
+from models.colors import COLORS, Color
 from models.config import EnvironmentConfig
 from models.deployment import DeploymentStatus
 from models.observations import RouterWeights
 from workflows import ALL_WORKFLOWS
+
+if TYPE_CHECKING:
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
 
 VERSION = "2"
 TASKS = 2
@@ -53,14 +57,29 @@ def unique_service() -> str:
 
 
 def demo_resources(region: str, service: str | None = None) -> DemoResources:
-    """The demo's AWS resources in ``region``: blue active with TASKS tasks, green at zero."""
-    return create_demo_resources(
+    """The demo's AWS resources in ``region``: blue active with TASKS tasks, green at zero.
+
+    No ECS stand-in runs the tasks here (``local/data_plane/ecs_tasks.py`` registers them as
+    they answer): each color's target group gets TASKS targets up front instead, which moto
+    reports healthy, so a color passes the target-group part of the health check once ECS says
+    it runs.
+    """
+    resources = create_demo_resources(
         region,
         blue_url=NOWHERE,
         green_url=NOWHERE,
         service=service or unique_service(),
         desired_count=TASKS,
     )
+    elbv2: ElasticLoadBalancingv2Client = boto3.client("elbv2", region_name=region)
+    for offset, color in enumerate(COLORS):
+        elbv2.register_targets(
+            TargetGroupArn=resources.target_group_arns[color],
+            Targets=[
+                {"Id": f"10.0.{1 + offset}.{10 + i}", "Port": CONTAINER_PORT} for i in range(TASKS)
+            ],
+        )
+    return resources
 
 
 def environment_fields(resources: DemoResources, *, blue_url: str = NOWHERE) -> dict[str, Any]:
