@@ -107,6 +107,10 @@ class DeploymentStatus(BaseModel):
     versions_before: dict[Color, str | None] = {}
     versions_after: dict[Color, str | None] = {}
     task_definition_arn: str | None = None
+    task_definition_before: str | None = None
+    """The task definition the new color's service ran when the deployment read it, before
+    deploying: a failure or a rollback points the service back at it. None when ECS reported
+    none, or the deployment started before this was recorded (then it is only scaled to 0)."""
     health_checks: int = 0
     last_health: HealthObservation | None = None
     connection_checks: int = 0

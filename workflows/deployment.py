@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from models.durations import format_duration
     from models.long_wait import HealthWaitInput
     from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
+    from models.observations import task_definition_name
     from workflows import search_attributes
     from workflows.aws_steps import AwsSteps
     from workflows.calls import Calls, Interrupted, StepFailed
@@ -45,6 +46,10 @@ with workflow.unsafe.imports_passed_through():
 
 # Once a deployment is here, nothing more can be asked of it.
 _ENDING = (Phase.COMPENSATING, Phase.DONE)
+
+# Patch (docs/workflow-changes.md): the setup also reads the new color's task definition, which
+# a failure then puts back. Runs started before it have no such read in their histories.
+RESTORE_TASK_DEFINITION = "restore-task-definition"
 
 
 @workflow.defn(name="BlueGreenDeployment")
@@ -252,6 +257,10 @@ class BlueGreenDeployment:
                     + "; ".join(f"{a.name}: {a.reason}" for a in already),
                     "AlarmFiring",
                 )
+        if workflow.patched(RESTORE_TASK_DEFINITION):
+            # Read before anything changes it: what a failure points the new color back at, so
+            # that ECS runs what SSM's version of that color says.
+            self._status.task_definition_before = await self._aws.read_task_definition(self._new)
 
     async def _deploy_new_version(self) -> None:
         self._enter(Phase.DEPLOYING)
@@ -491,7 +500,7 @@ class BlueGreenDeployment:
             new = self._new
             previous = self._status.versions_before.get(new)
             steps += [
-                (f"scaled {new} to 0", self._scale_new_to_zero),
+                (f"scaled {new} to 0{self._back_on()}", self._restore_new_color),
                 (
                     f"SSM version of {new} back to {previous or '(none)'}",
                     lambda: self._set_version(new, previous, RESTORE_RETRY),
@@ -499,13 +508,22 @@ class BlueGreenDeployment:
             ]
         return steps
 
-    async def _scale_new_to_zero(self) -> None:
+    async def _restore_new_color(self) -> None:
+        """Scale the new color to zero, on the task definition it ran before (when known)."""
         await self._calls.activity(
             ecs.scale_to_zero,
-            ScaleToZeroInput(target=self._aws.service(self._new)),
-            summary=f"restore: scale {self._new} to 0",
+            ScaleToZeroInput(
+                target=self._aws.service(self._new),
+                task_definition_arn=self._status.task_definition_before,
+            ),
+            summary=f"restore: scale {self._new} to 0{self._back_on()}",
             retry=RESTORE_RETRY,
         )
+
+    def _back_on(self) -> str:
+        """ ", back on game:1" when the new color goes back on the task definition it ran."""
+        before = self._status.task_definition_before
+        return f", back on {task_definition_name(before)}" if before else ""
 
     # --- shared calls ---------------------------------------------------------------------------
 

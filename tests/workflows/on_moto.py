@@ -151,10 +151,12 @@ def assert_blue_serves_as_before(state: EnvironmentState, resources: DemoResourc
 def assert_back_on_blue(
     env: EnvironmentConfig, resources: DemoResources, green_version: str | None = None
 ) -> EnvironmentState:
-    """Production as before the deployment, and green back at zero with its old SSM version."""
+    """Production as before the deployment, and green back at zero with its old SSM version, on
+    the task definition it had before (the demo's first revision): ECS and SSM agree."""
     state = read_state(env)
     assert_blue_serves_as_before(state, resources)
-    assert state.services["green"].desired_count == 0
+    green = state.services["green"]
+    assert (green.desired_count, green.task_definition_arn) == (0, resources.task_definition_arn)
     assert state.ssm.versions["green"] == green_version
     return state
 

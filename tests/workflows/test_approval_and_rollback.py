@@ -13,6 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.deployment import DeploymentRequest, Phase, State
 from models.messages import ApproveRequest, RollbackRequest
 from tests.factories import deployment_request, environment
+from tests.workflows.compensation import after_switch, before_switch
 from tests.workflows.driving import (
     assert_blue_untouched,
     deploy,
@@ -23,7 +24,7 @@ from tests.workflows.driving import (
     start,
     wait_for_phase,
 )
-from tests.workflows.fake_aws import FakeAws
+from tests.workflows.fake_aws import OLD_TASK_DEFINITION, FakeAws
 from workflows.deployment import BlueGreenDeployment
 
 ROLLBACK = RollbackRequest(reason="players report desyncs", by="alice")
@@ -36,11 +37,13 @@ def request(require_approval: bool = False, **environment_overrides: Any) -> Dep
 
 
 def assert_rolled_back_to_blue(aws: FakeAws) -> None:
-    """Blue serves as before, green is back at zero with its old SSM version."""
+    """Blue serves as before, green is back at zero with its old SSM version, on the task
+    definition it ran before the deployment."""
     assert aws.active == "blue"
     assert aws.weights == {"blue": 100, "green": 0}
     assert aws.desired == {"blue": 2, "green": 0}
     assert aws.versions == {"blue": "1", "green": None}
+    assert aws.task_definitions == {"blue": OLD_TASK_DEFINITION, "green": OLD_TASK_DEFINITION}
 
 
 async def test_approval_waits_then_switches_and_records_who_approved(
@@ -152,10 +155,7 @@ async def test_rollback_while_awaiting_approval_aborts_before_the_switch(
     assert status.report is not None
     assert status.report.error_type == "RollbackRequested"
     assert status.report.reason == "rollback requested by alice: players report desyncs"
-    assert status.report.compensation == [
-        "scaled green to 0",
-        "SSM version of green back to (none)",
-    ]
+    assert status.report.compensation == before_switch(OLD_TASK_DEFINITION)
     assert_rolled_back_to_blue(aws)
     assert_blue_untouched(aws)
     assert not {"set_active_color", "switch_traffic"} & set(aws.names())
@@ -203,12 +203,7 @@ async def test_rollback_during_the_bake_moves_traffic_back_before_anything_else(
 
     assert status.state == State.ROLLED_BACK
     assert status.report is not None and status.report.phase == Phase.BAKING
-    assert status.report.compensation == [
-        "traffic back to blue",
-        "SSM active color back to blue",
-        "scaled green to 0",
-        "SSM version of green back to (none)",
-    ]
+    assert status.report.compensation == after_switch(OLD_TASK_DEFINITION)
     names = aws.names()
     back = len(names) - 1 - names[::-1].index("switch_traffic")
     assert names[back + 1 :] == ["set_active_color", "scale_to_zero", "set_color_version"]

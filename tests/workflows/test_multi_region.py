@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.deployment import DeploymentStatus, Phase, State
 from models.messages import ApproveRequest, RollbackRequest
 from models.multi_region import MultiRegionRequest, MultiRegionStatus
-from tests.workflows.compensation import AFTER_SWITCH, BEFORE_SWITCH
+from tests.workflows.compensation import after_switch, before_switch
 from tests.workflows.driving import Fakes, running_worker
 from tests.workflows.driving_regions import (
     REGIONS,
@@ -35,7 +35,7 @@ from tests.workflows.driving_regions import (
     start_regions,
     wait_for_regions,
 )
-from tests.workflows.fake_aws import FakeAws
+from tests.workflows.fake_aws import OLD_TASK_DEFINITION, FakeAws
 from tests.workflows.regional_fake_aws import RegionalFakeAws
 from workflows.deployment import BlueGreenDeployment
 from workflows.multi_region import MultiRegionDeployment
@@ -46,6 +46,9 @@ ROLLBACK = RollbackRequest(reason="players report desyncs", by="bob")
 LONG_BAKE = {"duration": "1h", "poll_interval": "1m"}
 RESTORE_AFTER_SWITCH = ["switch_traffic", "set_active_color", "scale_to_zero", "set_color_version"]
 """The fake's calls that put a switched region back, in the order they must come."""
+BEFORE_SWITCH = before_switch(OLD_TASK_DEFINITION)
+AFTER_SWITCH = after_switch(OLD_TASK_DEFINITION)
+"""What a region reports it restored: green back on the fakes' revision 1, by phase rule."""
 
 
 async def run(
