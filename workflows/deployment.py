@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.details import describe
     from workflows.long_wait import LongWaits
     from workflows.options import CALL_RETRY, RESTORE_RETRY
-    from workflows.refusals import ignored, reject
+    from workflows.refusals import ignored, reject, self_approval_refusal
     from workflows.waits import BAKE, DRAIN, HEALTH, firing, read_alarms
 
 # Once a deployment is here, nothing more can be asked of it.
@@ -107,12 +107,12 @@ class BlueGreenDeployment:
 
     @approve.validator
     def _validate_approve(self, request: ApproveRequest) -> None:
-        reject(self._approval_refusal(), "ApprovalRefused")
+        reject(self._approval_refusal(request), "ApprovalRefused")
 
     @workflow.signal(name="approve")
     def approve_signal(self, request: ApproveRequest) -> None:
         """The ``approve`` update as a signal: a refusal is recorded as a warning."""
-        if ignored(self._status.warnings, "approve", request.by, self._approval_refusal()):
+        if ignored(self._status.warnings, "approve", request.by, self._approval_refusal(request)):
             self._update_details()
             return
         self._record_approval(request)
@@ -135,7 +135,7 @@ class BlueGreenDeployment:
             return
         self._record_rollback(request)
 
-    def _approval_refusal(self) -> str | None:
+    def _approval_refusal(self, request: ApproveRequest) -> str | None:
         approval = self._status.approval
         if approval is not None:
             return f"already approved by {approval.by} at {approval.at:%Y-%m-%d %H:%M:%S} UTC"
@@ -144,7 +144,13 @@ class BlueGreenDeployment:
                 f"not waiting for approval (phase {self._status.phase.value},"
                 f" state {self._status.state.value})"
             )
-        return None
+        # Only a person's approval has four eyes to count: the parent's release of a
+        # switch-together gate (no --require-approval) is not one.
+        return self_approval_refusal(
+            self._request.require_approval and self._env.approval.require_different_approver,
+            request.by,
+            self._request.requested_by,
+        )
 
     def _record_approval(self, request: ApproveRequest) -> None:
         self._status.approval = Approval(by=request.by, comment=request.comment, at=workflow.now())

@@ -7,6 +7,7 @@ handlers as the updates, whose refusals tests/test_messages.py checks on the dev
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
@@ -134,6 +135,96 @@ async def test_an_approve_nobody_waits_for_is_ignored_with_a_warning(
     assert any(
         w.startswith("ignored approve from bob: not waiting for approval") for w in status.warnings
     )
+
+
+# --- four eyes: approval.require_different_approver ------------------------------------------
+
+FOUR_EYES = {"require_different_approver": True}
+SELF_APPROVAL = (
+    "ignored approve from {by}: {by} started this deployment;"
+    " approval.require_different_approver asks someone else to approve it"
+)
+
+
+def started_by_alice(**approval: Any) -> DeploymentRequest:
+    """A deployment alice starts, waiting for approval under ``approval``'s rules."""
+    return deployment_request(
+        environment(approval=approval), require_approval=True, requested_by="alice"
+    )
+
+
+@pytest.mark.parametrize(
+    ("approve", "warning"),
+    [
+        (ApproveRequest(by="alice", comment="mine"), SELF_APPROVAL.format(by="alice")),
+        # The same person, however the name is written.
+        (ApproveRequest(by=" Alice "), SELF_APPROVAL.format(by=" Alice ")),
+        # Nobody said who approves: it could be the starter.
+        (
+            ApproveRequest(),
+            "ignored approve from unknown: approval.require_different_approver is set:"
+            " the approval must say who gives it (by)",
+        ),
+    ],
+    ids=["starter", "starter-in-capitals", "nobody-named"],
+)
+async def test_four_eyes_refuses_the_starters_approval_with_the_reason(
+    time_skipping: WorkflowEnvironment, approve: ApproveRequest, warning: str
+) -> None:
+    aws = FakeAws()
+    status = await signalled_in(
+        time_skipping.client,
+        aws,
+        Phase.AWAITING_APPROVAL,
+        BlueGreenDeployment.approve_signal,
+        approve,
+        started_by_alice(**FOUR_EYES),
+    )
+
+    # Refused, it approved nothing: the deployment waited on until its timeout aborted it.
+    assert status.approval is None
+    assert warning in status.warnings
+    assert status.state == State.FAILED
+    assert status.report is not None and status.report.error_type == "ApprovalTimeout"
+    assert not {"set_active_color", "switch_traffic"} & set(aws.names())
+    assert_rolled_back_to_blue(aws)
+
+
+async def test_four_eyes_accepts_another_persons_approval(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    aws = FakeAws()
+    status = await signalled_in(
+        time_skipping.client,
+        aws,
+        Phase.AWAITING_APPROVAL,
+        BlueGreenDeployment.approve_signal,
+        ApproveRequest(by="bob", comment="looks good"),
+        started_by_alice(**FOUR_EYES),
+    )
+
+    assert status.state == State.SUCCEEDED
+    assert status.approval is not None
+    assert (status.approval.by, status.approval.comment) == ("bob", "looks good")
+    assert status.warnings == []
+    assert aws.active == "green"
+
+
+async def test_by_default_the_starter_may_approve(time_skipping: WorkflowEnvironment) -> None:
+    aws = FakeAws()
+    status = await signalled_in(
+        time_skipping.client,
+        aws,
+        Phase.AWAITING_APPROVAL,
+        BlueGreenDeployment.approve_signal,
+        ApproveRequest(by="alice"),
+        started_by_alice(),
+    )
+
+    assert status.state == State.SUCCEEDED
+    assert status.approval is not None and status.approval.by == "alice"
+    assert status.warnings == []
+    assert aws.active == "green"
 
 
 async def test_rollback_while_awaiting_approval_aborts_before_the_switch(
