@@ -527,7 +527,7 @@ class BlueGreenDeployment:
         )
 
     def _back_on(self) -> str:
-        """ ", back on game:1" when the new color goes back on the task definition it ran."""
+        """The restore's wording: ", back on game:1" when the task definition before is known."""
         before = self._status.task_definition_before
         return f", back on {task_definition_name(before)}" if before else ""
 
