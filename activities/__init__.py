@@ -15,6 +15,7 @@ ALL_ACTIVITIES: list[Callable[..., Any]] = [
     ssm.set_active_color,
     ssm.set_color_version,
     ecs.register_task_definition,
+    ecs.read_task_definition,
     ecs.update_service,
     ecs.check_health,
     ecs.scale_to_zero,

@@ -10,6 +10,7 @@ from activities.aws import aws_call, aws_client
 from activities.ssm import require_inactive
 from models.activities import (
     CheckHealthInput,
+    ReadTaskDefinitionInput,
     RegisterTaskDefinitionInput,
     ScaleToZeroInput,
     ServiceRef,
@@ -86,8 +87,10 @@ def update_service(arg: UpdateServiceInput) -> None:
 
 @activity.defn
 def scale_to_zero(arg: ScaleToZeroInput) -> None:
-    """Stop the inactive color's tasks: desired count 0."""
-    _update_inactive(arg.target, desiredCount=0)
+    """Stop the inactive color's tasks: desired count 0, and back on ``task_definition_arn``
+    when one is given (a failed deployment putting the color back as it found it)."""
+    back = {"taskDefinition": arg.task_definition_arn} if arg.task_definition_arn else {}
+    _update_inactive(arg.target, desiredCount=0, **back)
 
 
 def _update_inactive(ref: ServiceRef, **changes: Any) -> None:
@@ -103,6 +106,34 @@ def _update_inactive(ref: ServiceRef, **changes: Any) -> None:
 def check_health(arg: CheckHealthInput) -> HealthObservation:
     """What the color's service (and its target group, if given) looks like right now."""
     ref = arg.target
+    service = _describe_service(ref)
+    desired = service.get("desiredCount", 0)
+    targets_healthy = targets_total = None
+    if arg.target_group_arn:
+        targets_healthy, targets_total = _target_health(ref.region, arg.target_group_arn)
+    problem = _unhealthy_reason(service, arg.target_group_arn, targets_healthy)
+    return HealthObservation(
+        healthy=problem is None,
+        reason=problem or "healthy",
+        running_count=service.get("runningCount", 0),
+        desired_count=desired,
+        pending_count=service.get("pendingCount", 0),
+        rollout_state=(_primary(service) or {}).get("rolloutState"),
+        task_definition_arn=service.get("taskDefinition"),
+        targets_healthy=targets_healthy,
+        targets_total=targets_total,
+        checked_at=datetime.now(UTC),
+    )
+
+
+@activity.defn
+def read_task_definition(arg: ReadTaskDefinitionInput) -> str | None:
+    """The task definition a color's service runs now; None when ECS reports none."""
+    return _describe_service(arg.target).get("taskDefinition")
+
+
+def _describe_service(ref: ServiceRef) -> "ServiceTypeDef":
+    """The color's service as ECS describes it; ServiceNotFound unless it exists and is ACTIVE."""
     with aws_call("ecs.DescribeServices"):
         answer = aws_client("ecs", ref.region).describe_services(
             cluster=ref.cluster, services=[ref.service]
@@ -122,23 +153,7 @@ def check_health(arg: CheckHealthInput) -> HealthObservation:
             type="ServiceNotFound",
             non_retryable=True,
         )
-    desired = service.get("desiredCount", 0)
-    targets_healthy = targets_total = None
-    if arg.target_group_arn:
-        targets_healthy, targets_total = _target_health(ref.region, arg.target_group_arn)
-    problem = _unhealthy_reason(service, arg.target_group_arn, targets_healthy)
-    return HealthObservation(
-        healthy=problem is None,
-        reason=problem or "healthy",
-        running_count=service.get("runningCount", 0),
-        desired_count=desired,
-        pending_count=service.get("pendingCount", 0),
-        rollout_state=(_primary(service) or {}).get("rolloutState"),
-        task_definition_arn=service.get("taskDefinition"),
-        targets_healthy=targets_healthy,
-        targets_total=targets_total,
-        checked_at=datetime.now(UTC),
-    )
+    return service
 
 
 def _unhealthy_reason(

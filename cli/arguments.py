@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from models.config import EnvironmentConfig, check_region, load_config
 from models.deployment import DeploymentRequest
 from models.errors import ConfigError, one_line
-from models.messages import ApproveRequest, RollbackRequest
+from models.messages import UNKNOWN, ApproveRequest, RollbackRequest
 from models.multi_region import MultiRegionRequest
 from models.switch import SwitchRequest
 
@@ -281,4 +281,4 @@ def requested_by() -> str:
     try:
         return getpass.getuser()
     except OSError:
-        return "unknown"
+        return UNKNOWN

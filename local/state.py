@@ -12,7 +12,7 @@ from activities.traffic import read_router_weights
 from models.activities import CheckHealthInput, RouterInput, ServiceRef, SsmInput
 from models.colors import COLORS, Color, other_color
 from models.config import EnvironmentConfig
-from models.observations import ColorState, HealthObservation, RouterWeights
+from models.observations import ColorState, HealthObservation, RouterWeights, task_definition_name
 
 
 class EnvironmentState(BaseModel):
@@ -56,7 +56,7 @@ def format_state(state: EnvironmentState) -> str:
     ]
     for color in COLORS:
         service = state.services[color]
-        task_definition = (service.task_definition_arn or "none").rpartition("/")[2]
+        task_definition = task_definition_name(service.task_definition_arn or "none")
         lines.append(
             f"  ECS {color:<5} {state.where[color]}: desired {service.desired_count},"
             f" running {service.running_count}, task definition {task_definition},"

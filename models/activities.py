@@ -66,6 +66,15 @@ class ScaleToZeroInput(BaseModel):
     """Scale an inactive color's service to zero tasks."""
 
     target: ServiceRef
+    task_definition_arn: str | None = None
+    """Also point the service back at this task definition (what it ran before a deployment
+    that failed); None leaves its task definition as it is."""
+
+
+class ReadTaskDefinitionInput(BaseModel):
+    """Read which task definition a color's service runs."""
+
+    target: ServiceRef
 
 
 class CheckHealthInput(BaseModel):

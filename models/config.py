@@ -15,6 +15,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
@@ -160,11 +161,15 @@ class ConnectionsConfig(StrictModel):
 
 
 class ApprovalConfig(StrictModel):
-    """How long a deployment that requires approval waits for it, and what happens then."""
+    """How long a deployment that requires approval waits for it, what happens then, and who
+    may give it."""
 
     timeout: Duration = timedelta(hours=24)
     on_timeout: Literal["abort", "proceed"] = "abort"
     """abort: scale the new color back to zero and fail; proceed: switch as if approved."""
+    require_different_approver: StrictBool = False
+    """Four eyes: refuse an approval from whoever started the deployment (its ``requested_by``),
+    and one that does not say who gives it."""
 
     @field_validator("timeout")
     @classmethod

@@ -10,7 +10,7 @@ from models.colors import Color
 from models.config import EnvironmentConfig, StrictModel
 from models.deployment_phase import Phase as Phase
 from models.deployment_phase import State as State
-from models.messages import Approval, RollbackRecord
+from models.messages import UNKNOWN, Approval, RollbackRecord
 from models.observations import AlarmState, CheckResult, ConnectionCount, HealthObservation
 
 # Versions and images end up in SSM, task definitions and HTTP headers: no spaces or shell
@@ -59,7 +59,7 @@ class DeploymentRequest(StrictModel):
     """Wait for an approve message (``environment.approval``) before switching traffic."""
     switch_together: bool = False
     """Part of a multi-region deployment: wait at the gate until the parent releases it."""
-    requested_by: str = "unknown"
+    requested_by: str = UNKNOWN
     search_attributes: bool = False
     """The namespace has the BlueGreen* search attributes (``workflows/search_attributes.py``)
     and the starter set them: keep phase and state up to date. False (a namespace without
@@ -107,6 +107,10 @@ class DeploymentStatus(BaseModel):
     versions_before: dict[Color, str | None] = {}
     versions_after: dict[Color, str | None] = {}
     task_definition_arn: str | None = None
+    task_definition_before: str | None = None
+    """The task definition the new color's service ran when the deployment read it, before
+    deploying: a failure or a rollback points the service back at it. None when ECS reported
+    none, or the deployment started before this was recorded (then it is only scaled to 0)."""
     health_checks: int = 0
     last_health: HealthObservation | None = None
     connection_checks: int = 0

@@ -11,11 +11,14 @@ from pydantic import BaseModel, Field
 from models.config import StrictModel
 from models.deployment_phase import Phase
 
+UNKNOWN = "unknown"
+"""Who sent a message, or started a deployment, when nobody said."""
+
 
 class ApproveRequest(StrictModel):
     """Let a deployment waiting for approval switch traffic."""
 
-    by: str = Field(default="unknown", min_length=1, max_length=200)
+    by: str = Field(default=UNKNOWN, min_length=1, max_length=200)
     comment: str = Field(default="", max_length=2000)
 
 
@@ -23,7 +26,7 @@ class RollbackRequest(StrictModel):
     """Stop a deployment and put production back as it was, by the rule of its phase."""
 
     reason: str = Field(min_length=1, max_length=2000)
-    by: str = Field(default="unknown", min_length=1, max_length=200)
+    by: str = Field(default=UNKNOWN, min_length=1, max_length=200)
 
 
 class Approval(BaseModel):

@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field, model_validator
 from models.config import EnvironmentConfig, StrictModel
 from models.deployment import DeploymentRequest, DeploymentStatus, Image, Version
 from models.deployment_phase import Phase, State
-from models.messages import Approval, RollbackRecord
+from models.messages import UNKNOWN, Approval, RollbackRecord
 
 
 class MultiRegionRequest(StrictModel):
@@ -27,7 +27,7 @@ class MultiRegionRequest(StrictModel):
     """No region of a wave switches before every region of that wave is ready to switch."""
     fail_fast: bool = True
     """A region that fails rolls the others back; False: the others go on."""
-    requested_by: str = "unknown"
+    requested_by: str = UNKNOWN
     search_attributes: bool = False
     """As ``DeploymentRequest.search_attributes``, for the parent and every region's child."""
 

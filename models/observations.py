@@ -23,6 +23,15 @@ class HealthObservation(BaseModel):
     checked_at: datetime
 
 
+def task_definition_name(arn: str) -> str:
+    """``family:revision`` of a task definition ARN, as people name it.
+
+    >>> task_definition_name("arn:aws:ecs:us-west-2:123456789012:task-definition/game:3")
+    'game:3'
+    """
+    return arn.rpartition("/")[2]
+
+
 class ConnectionCount(BaseModel):
     """One count of the clients still connected to a version."""
 

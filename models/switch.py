@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 
 from models.colors import Color
 from models.config import EnvironmentConfig, StrictModel
+from models.messages import UNKNOWN
 from models.observations import HealthObservation
 
 
@@ -15,7 +16,7 @@ class SwitchRequest(StrictModel):
     service: str = Field(min_length=1)
     environment: str = Field(min_length=1)
     target: EnvironmentConfig
-    requested_by: str = "unknown"
+    requested_by: str = UNKNOWN
     reason: str = ""
 
 

@@ -242,6 +242,10 @@ CONFIG_CASES = {
         edited('on_timeout = "abort"', 'on_timeout = "wait"'),
         "environments.prod.approval.on_timeout: Input should be 'abort' or 'proceed'",
     ),
+    "four eyes not a boolean": (
+        edited("require_different_approver = false", 'require_different_approver = "yes"'),
+        "environments.prod.approval.require_different_approver: Input should be a valid boolean",
+    ),
     "zero approval timeout": (
         edited('timeout = "24h"', 'timeout = "0s"'),
         "environments.prod.approval.timeout: timeout must be greater than zero",

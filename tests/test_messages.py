@@ -169,6 +169,30 @@ async def test_approve_while_nothing_waits_is_refused(lab: Lab) -> None:
     assert status.approval is None and status.phase == Phase.BAKING
 
 
+async def test_approve_by_the_starter_is_refused_with_four_eyes(lab: Lab) -> None:
+    handle = await lab.deploy(
+        "foureyes",
+        require_approval=True,
+        requested_by="alice",
+        target={"bake": HOLD_BAKE, "approval": {"require_different_approver": True}},
+    )
+    await lab.wait_for_phase(handle, Phase.AWAITING_APPROVAL)
+
+    own = await lab.client_py("approve", handle.id, "--by", "alice")
+    waiting = await lab.status(handle)
+    other = await lab.client_py("approve", handle.id, "--by", "bob")
+
+    refused(
+        own,
+        "alice started this deployment; approval.require_different_approver asks someone else"
+        " to approve it",
+    )
+    assert (waiting.phase, waiting.approval) == (Phase.AWAITING_APPROVAL, None)
+    assert other.returncode == 0, other
+    baking = await lab.wait_for_phase(handle, Phase.BAKING)
+    assert baking.approval is not None and baking.approval.by == "bob"
+
+
 async def test_approve_of_an_unknown_deployment_is_refused(lab: Lab) -> None:
     done = await lab.client_py("approve", "deploy-game-nowhere")
 

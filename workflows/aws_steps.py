@@ -8,6 +8,7 @@ with workflow.unsafe.imports_passed_through():
     from models.activities import (
         AlarmsInput,
         CheckHealthInput,
+        ReadTaskDefinitionInput,
         RouterInput,
         ServiceRef,
         SetActiveColorInput,
@@ -58,6 +59,15 @@ class AwsSteps:
         """What a health check of ``color`` looks at."""
         return CheckHealthInput(
             target=self.service(color), target_group_arn=self.env.color(color).target_group_arn
+        )
+
+    async def read_task_definition(self, color: Color) -> str | None:
+        """The task definition ``color``'s service runs now (a read: a rollback abandons it)."""
+        return await self.calls.activity(
+            ecs.read_task_definition,
+            ReadTaskDefinitionInput(target=self.service(color)),
+            summary=f"read which task definition {color} runs",
+            read_only=True,
         )
 
     async def set_active(self, color: Color, retry: RetryPolicy = CALL_RETRY) -> None:

@@ -34,17 +34,22 @@ with workflow.unsafe.imports_passed_through():
     from models.durations import format_duration
     from models.long_wait import HealthWaitInput
     from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
+    from models.observations import task_definition_name
     from workflows import search_attributes
     from workflows.aws_steps import AwsSteps
     from workflows.calls import Calls, Interrupted, StepFailed
     from workflows.details import describe
     from workflows.long_wait import LongWaits
     from workflows.options import CALL_RETRY, RESTORE_RETRY
-    from workflows.refusals import ignored, reject
+    from workflows.refusals import ignored, reject, self_approval_refusal
     from workflows.waits import BAKE, DRAIN, HEALTH, firing, read_alarms
 
 # Once a deployment is here, nothing more can be asked of it.
 _ENDING = (Phase.COMPENSATING, Phase.DONE)
+
+# Patch (docs/workflow-changes.md): the setup also reads the new color's task definition, which
+# a failure then puts back. Runs started before it have no such read in their histories.
+RESTORE_TASK_DEFINITION = "restore-task-definition"
 
 
 @workflow.defn(name="BlueGreenDeployment")
@@ -102,12 +107,12 @@ class BlueGreenDeployment:
 
     @approve.validator
     def _validate_approve(self, request: ApproveRequest) -> None:
-        reject(self._approval_refusal(), "ApprovalRefused")
+        reject(self._approval_refusal(request), "ApprovalRefused")
 
     @workflow.signal(name="approve")
     def approve_signal(self, request: ApproveRequest) -> None:
         """The ``approve`` update as a signal: a refusal is recorded as a warning."""
-        if ignored(self._status.warnings, "approve", request.by, self._approval_refusal()):
+        if ignored(self._status.warnings, "approve", request.by, self._approval_refusal(request)):
             self._update_details()
             return
         self._record_approval(request)
@@ -130,7 +135,7 @@ class BlueGreenDeployment:
             return
         self._record_rollback(request)
 
-    def _approval_refusal(self) -> str | None:
+    def _approval_refusal(self, request: ApproveRequest) -> str | None:
         approval = self._status.approval
         if approval is not None:
             return f"already approved by {approval.by} at {approval.at:%Y-%m-%d %H:%M:%S} UTC"
@@ -139,7 +144,13 @@ class BlueGreenDeployment:
                 f"not waiting for approval (phase {self._status.phase.value},"
                 f" state {self._status.state.value})"
             )
-        return None
+        # Only a person's approval has four eyes to count: the parent's release of a
+        # switch-together gate (no --require-approval) is not one.
+        return self_approval_refusal(
+            self._request.require_approval and self._env.approval.require_different_approver,
+            request.by,
+            self._request.requested_by,
+        )
 
     def _record_approval(self, request: ApproveRequest) -> None:
         self._status.approval = Approval(by=request.by, comment=request.comment, at=workflow.now())
@@ -252,6 +263,10 @@ class BlueGreenDeployment:
                     + "; ".join(f"{a.name}: {a.reason}" for a in already),
                     "AlarmFiring",
                 )
+        if workflow.patched(RESTORE_TASK_DEFINITION):
+            # Read before anything changes it: what a failure points the new color back at, so
+            # that ECS runs what SSM's version of that color says.
+            self._status.task_definition_before = await self._aws.read_task_definition(self._new)
 
     async def _deploy_new_version(self) -> None:
         self._enter(Phase.DEPLOYING)
@@ -491,7 +506,7 @@ class BlueGreenDeployment:
             new = self._new
             previous = self._status.versions_before.get(new)
             steps += [
-                (f"scaled {new} to 0", self._scale_new_to_zero),
+                (f"scaled {new} to 0{self._back_on()}", self._restore_new_color),
                 (
                     f"SSM version of {new} back to {previous or '(none)'}",
                     lambda: self._set_version(new, previous, RESTORE_RETRY),
@@ -499,13 +514,22 @@ class BlueGreenDeployment:
             ]
         return steps
 
-    async def _scale_new_to_zero(self) -> None:
+    async def _restore_new_color(self) -> None:
+        """Scale the new color to zero, on the task definition it ran before (when known)."""
         await self._calls.activity(
             ecs.scale_to_zero,
-            ScaleToZeroInput(target=self._aws.service(self._new)),
-            summary=f"restore: scale {self._new} to 0",
+            ScaleToZeroInput(
+                target=self._aws.service(self._new),
+                task_definition_arn=self._status.task_definition_before,
+            ),
+            summary=f"restore: scale {self._new} to 0{self._back_on()}",
             retry=RESTORE_RETRY,
         )
+
+    def _back_on(self) -> str:
+        """The restore's wording: ", back on game:1" when the task definition before is known."""
+        before = self._status.task_definition_before
+        return f", back on {task_definition_name(before)}" if before else ""
 
     # --- shared calls ---------------------------------------------------------------------------
 

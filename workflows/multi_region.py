@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes
     from workflows.deployment import BlueGreenDeployment
     from workflows.multi_region_details import describe_regions, overall_phase
-    from workflows.refusals import ignored, reject
+    from workflows.refusals import ignored, reject, self_approval_refusal
 
 # Phases a region has reached once its bake passed (or it ended); the next wave may start.
 _PAST_BAKE = (Phase.DRAINING, Phase.CLEANING_UP)
@@ -95,12 +95,12 @@ class MultiRegionDeployment:
 
     @approve.validator
     def _validate_approve(self, request: ApproveRequest) -> None:
-        reject(self._approval_refusal(), "ApprovalRefused")
+        reject(self._approval_refusal(request), "ApprovalRefused")
 
     @workflow.signal(name="approve")
     async def approve_signal(self, request: ApproveRequest) -> None:
         """The ``approve`` update as a signal: a refusal is recorded as a warning."""
-        if ignored(self._status.warnings, "approve", request.by, self._approval_refusal()):
+        if ignored(self._status.warnings, "approve", request.by, self._approval_refusal(request)):
             return
         self._record_approval(request)
         await self._release_ready_regions()
@@ -122,7 +122,7 @@ class MultiRegionDeployment:
             return
         await self._roll_back_all(self._record_rollback(request))
 
-    def _approval_refusal(self) -> str | None:
+    def _approval_refusal(self, request: ApproveRequest) -> str | None:
         status = self._status
         if status.state != State.RUNNING or self._rolling_back:
             return f"the deployment is ending ({self._stop_reason or status.state.value})"
@@ -135,7 +135,13 @@ class MultiRegionDeployment:
                 f"{p.region} {p.status.phase.value}" for p in status.regions.values() if p.status
             )
             return f"not waiting for approval: no region is ready to switch yet ({phases or 'starting'})"
-        return None
+        # One approval for every region: it must satisfy each region that asks for four eyes.
+        four_eyes = any(
+            target.approval.require_different_approver
+            for wave in self._request.waves
+            for target in wave
+        )
+        return self_approval_refusal(four_eyes, request.by, self._request.requested_by)
 
     def _record_approval(self, request: ApproveRequest) -> None:
         self._status.approval = Approval(by=request.by, comment=request.comment, at=workflow.now())

@@ -1,4 +1,4 @@
-"""ECS activities against moto: revisions, the active-color guard, health."""
+"""ECS activities against moto: revisions, the active-color guard, restoring, health."""
 
 from typing import TYPE_CHECKING, Any
 
@@ -11,12 +11,14 @@ from activities.ecs import (
     TASK_DEFINITION_FIELDS,
     _unhealthy_reason,
     check_health,
+    read_task_definition,
     register_task_definition,
     scale_to_zero,
     update_service,
 )
 from models.activities import (
     CheckHealthInput,
+    ReadTaskDefinitionInput,
     RegisterTaskDefinitionInput,
     ScaleToZeroInput,
     ServiceRef,
@@ -191,6 +193,59 @@ def test_scale_to_zero_stops_the_inactive_color(
     env.run(scale_to_zero, ScaleToZeroInput(target=green))
 
     assert service(ecs, green)["desiredCount"] == 0
+
+
+def test_scale_to_zero_puts_the_inactive_color_back_on_its_task_definition(
+    env: ActivityEnvironment, pair: Pair, ecs: "ECSClient"
+) -> None:
+    green = pair.ref("green")
+    new = register(env, pair, "registry.example.com/game:2")
+    env.run(
+        update_service, UpdateServiceInput(target=green, task_definition_arn=new, desired_count=2)
+    )
+    restore = ScaleToZeroInput(target=green, task_definition_arn=pair.task_definition_arn)
+
+    env.run(scale_to_zero, restore)
+    env.run(scale_to_zero, restore)  # a retry: the same absolute values
+
+    seen = service(ecs, green)
+    assert (seen["desiredCount"], seen["taskDefinition"]) == (0, pair.task_definition_arn)
+
+
+def test_scale_to_zero_refuses_to_put_the_active_color_back_too(
+    env: ActivityEnvironment, pair: Pair, ecs: "ECSClient"
+) -> None:
+    blue = pair.ref("blue")
+    new = register(env, pair, "registry.example.com/game:2")
+
+    with pytest.raises(ApplicationError) as caught:
+        env.run(scale_to_zero, ScaleToZeroInput(target=blue, task_definition_arn=new))
+
+    assert caught.value.type == "ActiveColorProtected"
+    assert service(ecs, blue)["taskDefinition"] == pair.task_definition_arn
+
+
+def test_read_task_definition_answers_what_the_service_runs(
+    env: ActivityEnvironment, pair: Pair, ecs: "ECSClient"
+) -> None:
+    green = pair.ref("green")
+    before = env.run(read_task_definition, ReadTaskDefinitionInput(target=green))
+    new = register(env, pair, "registry.example.com/game:2")
+    ecs.update_service(cluster=green.cluster, service=green.service, taskDefinition=new)
+
+    assert before == pair.task_definition_arn
+    assert env.run(read_task_definition, ReadTaskDefinitionInput(target=green)) == new
+
+
+def test_read_task_definition_of_a_missing_service_is_not_retried(
+    env: ActivityEnvironment, pair: Pair
+) -> None:
+    missing = pair.ref("green").model_copy(update={"service": "nope"})
+    with pytest.raises(ApplicationError) as caught:
+        env.run(read_task_definition, ReadTaskDefinitionInput(target=missing))
+
+    assert caught.value.non_retryable
+    assert caught.value.type == "ServiceNotFound"
 
 
 def test_a_missing_cluster_is_not_retried_and_carries_aws_message(

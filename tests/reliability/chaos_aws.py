@@ -15,8 +15,9 @@ Invariants:
     count > 0;
 (b) the old color is never scaled down before the new one serves all traffic and the bake has
     passed;
-(c) a failed or rolled-back deployment ends with traffic, SSM and desired counts as they were
-    (checked on the final state by the test, with ``ChaosWorld.before``).
+(c) a failed or rolled-back deployment ends with traffic, SSM, desired counts and both colors'
+    task definitions as they were, so that ECS runs what SSM says (checked on the final state
+    by the test, with ``ChaosWorld.before``).
 """
 
 import asyncio
@@ -265,12 +266,13 @@ class ChaosWorld(FakeAws):
         self.call_count = 0
 
     def snapshot(self) -> dict[str, Any]:
-        """Traffic, SSM and desired counts: what invariant (c) compares."""
+        """Traffic, SSM, desired counts and task definitions: what invariant (c) compares."""
         return {
             "active": self.active,
             "weights": dict(self.weights),
             "desired": dict(self.desired),
             "versions": dict(self.versions),
+            "task_definitions": dict(self.task_definitions),
         }
 
     # --- playing the schedule -------------------------------------------------------------

@@ -36,8 +36,9 @@ from local.aws_resources import DemoResources
 from local.processes import environ
 from models.config import EnvironmentConfig
 from models.deployment import DeploymentRequest, DeploymentStatus, Phase, State
+from models.observations import task_definition_name
 from tests.reliability.fault_proxy import ROLE, FaultProxy, Rule
-from tests.workflows.compensation import AFTER_SWITCH, BEFORE_SWITCH
+from tests.workflows.compensation import after_switch, before_switch
 from tests.workflows.conftest import time_skipping  # noqa: F401 - the session's test server
 from tests.workflows.driving import Handle, outcome, start
 from tests.workflows.on_moto import (
@@ -64,7 +65,8 @@ UNDISTURBED_CALLS = Counter(
         "ecs.RegisterTaskDefinition": 1,
         "ecs.UpdateService": 2,  # update_service, scale_to_zero
         "ssm.PutParameter": 2,  # green's version, the active color
-        "ecs.DescribeServices": 1,  # moto is healthy at the first check
+        "ecs.DescribeServices": 2,  # green's task definition before deploying; health (moto is
+        # healthy at the first check)
         "elbv2.DescribeTargetHealth": 1,
         "elbv2.ModifyListener": 1,
     }
@@ -288,8 +290,9 @@ async def test_an_undisturbed_deployment_calls_aws_once_per_step(
             ["elbv2.DescribeListeners"],
             id="elbv2.ModifyListener",
         ),
+        # The first DescribeServices reads green's task definition before deploying.
         pytest.param(
-            Rule("ecs.DescribeServices", "throttle", times=2),
+            Rule("ecs.DescribeServices", "throttle", times=2, after=1),
             "check_health",
             0,
             [],
@@ -356,7 +359,7 @@ async def test_throttling_for_all_eight_attempts_fails_and_production_stays_as_i
         report.reason
         == "run version 2 on green: 2 tasks: ecs.UpdateService: ThrottlingException: Rate exceeded"
     )
-    assert report.compensation == BEFORE_SWITCH
+    assert report.compensation == before_switch(resources.task_definition_arn)
     # CALL_RETRY's eight attempts with 1+2+4+8+16+30+30 = 91 s of backoff between them; then the
     # restore's UpdateService goes through.
     assert run.attempts["update_service"] == [8]
@@ -375,7 +378,7 @@ async def test_server_errors_on_several_actions_are_retried_through(
         Rule("ssm.GetParameters", "503", region=REGION),  # read_color_state
         Rule("elbv2.DescribeListeners", "500"),  # read_router_weights
         Rule("ecs.RegisterTaskDefinition", "500", times=2),
-        Rule("ecs.DescribeServices", "503"),
+        Rule("ecs.DescribeServices", "503", after=1),  # check_health
         Rule("elbv2.ModifyListener", "503", times=2),
         Rule("cloudwatch.DescribeAlarms", "500", after=2),  # the bake's second check
     ]
@@ -481,22 +484,22 @@ async def test_slow_answers_within_the_timeouts_are_waited_for_not_retried(
 
 
 @pytest.mark.parametrize(
-    ("action", "iam_action", "activity", "phase", "compensation"),
+    ("action", "iam_action", "activity", "phase", "green_changed"),
     [
-        ("ssm.GetParameters", "ssm:GetParameters", "read_color_state", Phase.SETTING_UP, []),
+        ("ssm.GetParameters", "ssm:GetParameters", "read_color_state", Phase.SETTING_UP, False),
         (
             "ecs.RegisterTaskDefinition",
             "ecs:RegisterTaskDefinition",
             "register_task_definition",
             Phase.DEPLOYING,
-            [],
+            False,
         ),
         (
             "ssm.PutParameter",
             "ssm:PutParameter",
             "set_color_version",
             Phase.DEPLOYING,
-            BEFORE_SWITCH,
+            True,
         ),
     ],
     ids=["GetParameters", "RegisterTaskDefinition", "PutParameter"],
@@ -508,7 +511,7 @@ async def test_access_denied_before_the_switch_fails_at_once_with_awss_message(
     iam_action: str,
     activity: str,
     phase: Phase,
-    compensation: list[str],
+    green_changed: bool,
 ) -> None:
     env = environment(resources)
 
@@ -522,7 +525,9 @@ async def test_access_denied_before_the_switch_fails_at_once_with_awss_message(
     assert report.reason.endswith(
         f": {action}: AccessDeniedException: {denied_message(iam_action)}"
     )
-    assert report.compensation == compensation
+    assert report.compensation == (
+        before_switch(resources.task_definition_arn) if green_changed else []
+    )
     assert report.compensation_errors == []
     # One attempt, one request, no backoff timer; nothing else was retried either.
     assert run.attempts[activity][0] == 1
@@ -547,7 +552,10 @@ async def test_access_denied_on_every_update_service_leaves_production_as_it_was
     # Green was never scaled up, but scaling it back is denied too: one attempt, not the 20 of
     # RESTORE_RETRY.
     assert report.compensation == []
-    assert report.compensation_errors == [f"scaled green to 0: restore: scale green to 0: {denied}"]
+    back_on = f", back on {task_definition_name(resources.task_definition_arn)}"
+    assert report.compensation_errors == [
+        f"scaled green to 0{back_on}: restore: scale green to 0{back_on}: {denied}"
+    ]
     assert (run.attempts["update_service"], run.attempts["scale_to_zero"]) == ([1], [1])
     assert deployments.proxy.answers("ecs.UpdateService") == ["AccessDeniedException"] * 2
     assert run.skipped_seconds < 0.5
@@ -572,7 +580,7 @@ async def test_access_denied_on_the_alarms_in_the_bake_rolls_back_traffic_first(
     assert report.reason.endswith(
         f"cloudwatch.DescribeAlarms: AccessDenied: {denied_message('cloudwatch:DescribeAlarms')}"
     )
-    assert report.compensation == AFTER_SWITCH
+    assert report.compensation == after_switch(resources.task_definition_arn)
     assert report.compensation_errors == []
     assert run.attempts["read_alarm_states"] == [1, 1]
     # After the denied read: traffic back first, then SSM, then green scaled down, its version.
@@ -599,15 +607,15 @@ async def test_a_missing_cluster_fails_at_once_with_awss_message(
     assert run.status.state == State.FAILED
     report = run.status.report
     assert report is not None
-    assert (report.phase, report.error_type) == (Phase.DEPLOYING, "ClusterNotFoundException")
-    missing = "ecs.UpdateService: ClusterNotFoundException: Cluster not found."
-    assert report.reason == f"run version 2 on green: 2 tasks: {missing}"
-    assert report.compensation_errors == [
-        f"scaled green to 0: restore: scale green to 0: {missing}"
-    ]
-    # moto's own answers, each once: the deployment's UpdateService and the restore's.
-    assert deployments.proxy.answers("ecs.UpdateService") == [400, 400]
-    assert (run.attempts["update_service"], run.attempts["scale_to_zero"]) == ([1], [1])
+    # Found by the read of green's task definition, before anything was changed.
+    assert (report.phase, report.error_type) == (Phase.SETTING_UP, "ClusterNotFoundException")
+    missing = "ecs.DescribeServices: ClusterNotFoundException: Cluster not found."
+    assert report.reason == f"read which task definition green runs: {missing}"
+    assert (report.compensation, report.compensation_errors) == ([], [])
+    # moto's own answer, once; nothing was registered or updated.
+    assert deployments.proxy.answers("ecs.DescribeServices") == [400]
+    assert run.attempts["read_task_definition"] == [1]
+    assert not {"register_task_definition", "update_service"} & set(run.attempts)
     assert run.skipped_seconds < 0.5
     assert_back_on_blue(environment(resources), resources)
 

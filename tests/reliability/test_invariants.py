@@ -234,6 +234,7 @@ def end_state_problems(run: Run) -> list[str]:
     elif status.state == State.SUCCEEDED:
         expected = dict(before, versions=before["versions"] | {new: version})
         expected["desired"] = before["desired"] | {new: 2}
+        expected["task_definitions"] = before["task_definitions"] | {new: world.new_revision}
         if run.schedule.switch_active_cluster:
             expected |= {"active": new, "weights": {old: 0, new: 100}}
             if run.schedule.shutdown_inactive_cluster:

@@ -16,6 +16,7 @@ from models.activities import (
     CheckHealthInput,
     ConnectionsInput,
     IntegrationChecksInput,
+    ReadTaskDefinitionInput,
     RegisterTaskDefinitionInput,
     RouterInput,
     ScaleToZeroInput,
@@ -70,6 +71,7 @@ class FakeAws:
         return [
             self.read_color_state,
             self.read_router_weights,
+            self.read_task_definition,
             self.register_task_definition,
             self.update_service,
             self.set_color_version,
@@ -108,6 +110,11 @@ class FakeAws:
     async def read_router_weights(self, arg: RouterInput) -> RouterWeights:
         self._record("read_router_weights", arg)
         return RouterWeights(**self.weights)
+
+    @activity.defn(name="read_task_definition")
+    async def read_task_definition(self, arg: ReadTaskDefinitionInput) -> str | None:
+        self._record("read_task_definition", arg)
+        return self.task_definitions[arg.target.color]
 
     @activity.defn(name="register_task_definition")
     async def register_task_definition(self, arg: RegisterTaskDefinitionInput) -> str:
@@ -190,6 +197,8 @@ class FakeAws:
         self._record("scale_to_zero", arg)
         self._require_inactive(arg.target.color)
         self.desired[arg.target.color] = 0
+        if arg.task_definition_arn:
+            self.task_definitions[arg.target.color] = arg.task_definition_arn
 
     @activity.defn(name="read_alarm_states")
     async def read_alarm_states(self, arg: AlarmsInput) -> list[AlarmState]:

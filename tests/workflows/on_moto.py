@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -22,6 +22,9 @@ from models.config import EnvironmentConfig
 from models.deployment import DeploymentStatus
 from models.observations import RouterWeights
 from workflows import ALL_WORKFLOWS
+
+if TYPE_CHECKING:
+    pass
 
 VERSION = "2"
 TASKS = 2
@@ -135,10 +138,12 @@ def assert_blue_serves_as_before(state: EnvironmentState, resources: DemoResourc
 def assert_back_on_blue(
     env: EnvironmentConfig, resources: DemoResources, green_version: str | None = None
 ) -> EnvironmentState:
-    """Production as before the deployment, and green back at zero with its old SSM version."""
+    """Production as before the deployment, and green back at zero with its old SSM version, on
+    the task definition it had before (the demo's first revision): ECS and SSM agree."""
     state = read_state(env)
     assert_blue_serves_as_before(state, resources)
-    assert state.services["green"].desired_count == 0
+    green = state.services["green"]
+    assert (green.desired_count, green.task_definition_arn) == (0, resources.task_definition_arn)
     assert state.ssm.versions["green"] == green_version
     return state
 

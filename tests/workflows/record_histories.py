@@ -181,6 +181,30 @@ def scenarios() -> dict[str, Scenario]:
             multi_region_request(require_approval=True, search_attributes=True),
             [(Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="alice"))],
         ),
+        # The restore-task-definition patch's new branch: green's task definition read before
+        # deploying, and put back as it is scaled to zero, before and after the switch.
+        "task_definition_restored_before_switch": Scenario(
+            FakeAws(healthy_after=None),
+            deployment_request(environment(health=SHORT_HEALTH)),
+        ),
+        "task_definition_restored_after_switch": Scenario(
+            FakeAws(alarms={"game-5xx": ["OK"]}),
+            deployment_request(environment(bake=BAKE)),
+            [(Phase.BAKING, "rollback", RollbackRequest(reason="desyncs", by="bob"))],
+        ),
+        # Four eyes: the starter's approval refused (a warning), another person's taken.
+        "four_eyes_refused_then_approved": Scenario(
+            FakeAws(connections=[0]),
+            deployment_request(
+                environment(approval={"require_different_approver": True}),
+                require_approval=True,
+                requested_by="alice",
+            ),
+            [
+                (Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="alice")),
+                (Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="bob", comment="ok")),
+            ],
+        ),
     }
 
 

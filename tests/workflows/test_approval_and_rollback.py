@@ -7,12 +7,14 @@ handlers as the updates, whose refusals tests/test_messages.py checks on the dev
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from models.deployment import DeploymentRequest, Phase, State
 from models.messages import ApproveRequest, RollbackRequest
 from tests.factories import deployment_request, environment
+from tests.workflows.compensation import after_switch, before_switch
 from tests.workflows.driving import (
     assert_blue_untouched,
     deploy,
@@ -23,7 +25,7 @@ from tests.workflows.driving import (
     start,
     wait_for_phase,
 )
-from tests.workflows.fake_aws import FakeAws
+from tests.workflows.fake_aws import OLD_TASK_DEFINITION, FakeAws
 from workflows.deployment import BlueGreenDeployment
 
 ROLLBACK = RollbackRequest(reason="players report desyncs", by="alice")
@@ -36,11 +38,13 @@ def request(require_approval: bool = False, **environment_overrides: Any) -> Dep
 
 
 def assert_rolled_back_to_blue(aws: FakeAws) -> None:
-    """Blue serves as before, green is back at zero with its old SSM version."""
+    """Blue serves as before, green is back at zero with its old SSM version, on the task
+    definition it ran before the deployment."""
     assert aws.active == "blue"
     assert aws.weights == {"blue": 100, "green": 0}
     assert aws.desired == {"blue": 2, "green": 0}
     assert aws.versions == {"blue": "1", "green": None}
+    assert aws.task_definitions == {"blue": OLD_TASK_DEFINITION, "green": OLD_TASK_DEFINITION}
 
 
 async def test_approval_waits_then_switches_and_records_who_approved(
@@ -133,6 +137,96 @@ async def test_an_approve_nobody_waits_for_is_ignored_with_a_warning(
     )
 
 
+# --- four eyes: approval.require_different_approver ------------------------------------------
+
+FOUR_EYES = {"require_different_approver": True}
+SELF_APPROVAL = (
+    "ignored approve from {by}: {by} started this deployment;"
+    " approval.require_different_approver asks someone else to approve it"
+)
+
+
+def started_by_alice(**approval: Any) -> DeploymentRequest:
+    """A deployment alice starts, waiting for approval under ``approval``'s rules."""
+    return deployment_request(
+        environment(approval=approval), require_approval=True, requested_by="alice"
+    )
+
+
+@pytest.mark.parametrize(
+    ("approve", "warning"),
+    [
+        (ApproveRequest(by="alice", comment="mine"), SELF_APPROVAL.format(by="alice")),
+        # The same person, however the name is written.
+        (ApproveRequest(by=" Alice "), SELF_APPROVAL.format(by=" Alice ")),
+        # Nobody said who approves: it could be the starter.
+        (
+            ApproveRequest(),
+            "ignored approve from unknown: approval.require_different_approver is set:"
+            " the approval must say who gives it (by)",
+        ),
+    ],
+    ids=["starter", "starter-in-capitals", "nobody-named"],
+)
+async def test_four_eyes_refuses_the_starters_approval_with_the_reason(
+    time_skipping: WorkflowEnvironment, approve: ApproveRequest, warning: str
+) -> None:
+    aws = FakeAws()
+    status = await signalled_in(
+        time_skipping.client,
+        aws,
+        Phase.AWAITING_APPROVAL,
+        BlueGreenDeployment.approve_signal,
+        approve,
+        started_by_alice(**FOUR_EYES),
+    )
+
+    # Refused, it approved nothing: the deployment waited on until its timeout aborted it.
+    assert status.approval is None
+    assert warning in status.warnings
+    assert status.state == State.FAILED
+    assert status.report is not None and status.report.error_type == "ApprovalTimeout"
+    assert not {"set_active_color", "switch_traffic"} & set(aws.names())
+    assert_rolled_back_to_blue(aws)
+
+
+async def test_four_eyes_accepts_another_persons_approval(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    aws = FakeAws()
+    status = await signalled_in(
+        time_skipping.client,
+        aws,
+        Phase.AWAITING_APPROVAL,
+        BlueGreenDeployment.approve_signal,
+        ApproveRequest(by="bob", comment="looks good"),
+        started_by_alice(**FOUR_EYES),
+    )
+
+    assert status.state == State.SUCCEEDED
+    assert status.approval is not None
+    assert (status.approval.by, status.approval.comment) == ("bob", "looks good")
+    assert status.warnings == []
+    assert aws.active == "green"
+
+
+async def test_by_default_the_starter_may_approve(time_skipping: WorkflowEnvironment) -> None:
+    aws = FakeAws()
+    status = await signalled_in(
+        time_skipping.client,
+        aws,
+        Phase.AWAITING_APPROVAL,
+        BlueGreenDeployment.approve_signal,
+        ApproveRequest(by="alice"),
+        started_by_alice(),
+    )
+
+    assert status.state == State.SUCCEEDED
+    assert status.approval is not None and status.approval.by == "alice"
+    assert status.warnings == []
+    assert aws.active == "green"
+
+
 async def test_rollback_while_awaiting_approval_aborts_before_the_switch(
     time_skipping: WorkflowEnvironment,
 ) -> None:
@@ -152,10 +246,7 @@ async def test_rollback_while_awaiting_approval_aborts_before_the_switch(
     assert status.report is not None
     assert status.report.error_type == "RollbackRequested"
     assert status.report.reason == "rollback requested by alice: players report desyncs"
-    assert status.report.compensation == [
-        "scaled green to 0",
-        "SSM version of green back to (none)",
-    ]
+    assert status.report.compensation == before_switch(OLD_TASK_DEFINITION)
     assert_rolled_back_to_blue(aws)
     assert_blue_untouched(aws)
     assert not {"set_active_color", "switch_traffic"} & set(aws.names())
@@ -203,12 +294,7 @@ async def test_rollback_during_the_bake_moves_traffic_back_before_anything_else(
 
     assert status.state == State.ROLLED_BACK
     assert status.report is not None and status.report.phase == Phase.BAKING
-    assert status.report.compensation == [
-        "traffic back to blue",
-        "SSM active color back to blue",
-        "scaled green to 0",
-        "SSM version of green back to (none)",
-    ]
+    assert status.report.compensation == after_switch(OLD_TASK_DEFINITION)
     names = aws.names()
     back = len(names) - 1 - names[::-1].index("switch_traffic")
     assert names[back + 1 :] == ["set_active_color", "scale_to_zero", "set_color_version"]

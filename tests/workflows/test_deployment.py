@@ -9,6 +9,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from models.deployment import Phase, State
 from tests.factories import deployment_request, environment
+from tests.workflows.compensation import after_switch, before_switch
 from tests.workflows.driving import (
     assert_blue_untouched,
     deploy,
@@ -16,7 +17,7 @@ from tests.workflows.driving import (
     running_worker,
     start,
 )
-from tests.workflows.fake_aws import FakeAws
+from tests.workflows.fake_aws import OLD_TASK_DEFINITION, FakeAws
 from workflows.deployment import BlueGreenDeployment
 
 
@@ -50,8 +51,11 @@ async def test_happy_path_switches_drains_and_shuts_down_the_old_color(
     assert aws.desired == {"blue": 0, "green": 2}
     assert aws.versions == {"blue": "1", "green": "2"}
     assert aws.task_definitions["green"] == status.task_definition_arn
-    # SSM first, then the router, then the old clients hear they should reconnect.
+    # Green's task definition is read before anything changes it: a failure would put it back.
     names = aws.names()
+    assert names.index("read_task_definition") < names.index("register_task_definition")
+    assert status.task_definition_before == OLD_TASK_DEFINITION
+    # SSM first, then the router, then the old clients hear they should reconnect.
     assert names.index("set_active_color") < names.index("switch_traffic")
     assert names.index("switch_traffic") < names.index("notify_reconnect")
     notify = dict(aws.calls)["notify_reconnect"]
@@ -120,10 +124,10 @@ async def test_health_timeout_fails_and_scales_the_new_color_back_to_zero(
     assert_blue_untouched(aws)
     assert aws.desired["green"] == 0
     assert aws.versions["green"] is None
-    assert status.report.compensation == [
-        "scaled green to 0",
-        "SSM version of green back to (none)",
-    ]
+    # Read before deploying, put back: green runs what SSM says it runs (nothing new).
+    assert status.task_definition_before == OLD_TASK_DEFINITION
+    assert aws.task_definitions["green"] == OLD_TASK_DEFINITION
+    assert status.report.compensation == before_switch(OLD_TASK_DEFINITION)
     assert not {"set_active_color", "switch_traffic"} & set(aws.names())
 
 
@@ -188,14 +192,10 @@ async def test_a_failure_after_the_switch_moves_traffic_back_first(
         "scale_to_zero",
         "set_color_version",
     ]
-    assert status.report.compensation == [
-        "traffic back to blue",
-        "SSM active color back to blue",
-        "scaled green to 0",
-        "SSM version of green back to (none)",
-    ]
+    assert status.report.compensation == after_switch(OLD_TASK_DEFINITION)
     assert_blue_untouched(aws)
     assert aws.desired["green"] == 0
+    assert aws.task_definitions["green"] == OLD_TASK_DEFINITION
     assert status.active_color_after == "blue"
 
 

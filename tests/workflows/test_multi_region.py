@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.deployment import DeploymentStatus, Phase, State
 from models.messages import ApproveRequest, RollbackRequest
 from models.multi_region import MultiRegionRequest, MultiRegionStatus
-from tests.workflows.compensation import AFTER_SWITCH, BEFORE_SWITCH
+from tests.workflows.compensation import after_switch, before_switch
 from tests.workflows.driving import Fakes, running_worker
 from tests.workflows.driving_regions import (
     REGIONS,
@@ -35,17 +35,21 @@ from tests.workflows.driving_regions import (
     start_regions,
     wait_for_regions,
 )
-from tests.workflows.fake_aws import FakeAws
+from tests.workflows.fake_aws import OLD_TASK_DEFINITION, FakeAws
 from tests.workflows.regional_fake_aws import RegionalFakeAws
 from workflows.deployment import BlueGreenDeployment
 from workflows.multi_region import MultiRegionDeployment
 
 WEST, EAST, EU = REGIONS
 APPROVE = ApproveRequest(by="alice", comment="canary looks good")
+APPROVE_BY_BOB = ApproveRequest(by="bob", comment="canary looks good")
 ROLLBACK = RollbackRequest(reason="players report desyncs", by="bob")
 LONG_BAKE = {"duration": "1h", "poll_interval": "1m"}
 RESTORE_AFTER_SWITCH = ["switch_traffic", "set_active_color", "scale_to_zero", "set_color_version"]
 """The fake's calls that put a switched region back, in the order they must come."""
+BEFORE_SWITCH = before_switch(OLD_TASK_DEFINITION)
+AFTER_SWITCH = after_switch(OLD_TASK_DEFINITION)
+"""What a region reports it restored: green back on the fakes' revision 1, by phase rule."""
 
 
 async def run(
@@ -275,6 +279,45 @@ async def test_approving_one_region_directly_releases_only_that_one(
     assert west_approval is not None and west_approval.by == "carol"
     assert east_approval is not None and east_approval.by == "alice"
     assert status.state == State.SUCCEEDED
+
+
+async def test_four_eyes_refuses_the_starter_on_the_parent_and_in_a_region(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    # One region asking for four eyes is enough: the one approval reaches that region too.
+    env = regions_environment(
+        [WEST, EAST], in_region={EAST: {"approval": {"require_different_approver": True}}}
+    )
+    aws = RegionalFakeAws.of(env)
+    client = time_skipping.client
+    own = ApproveRequest(by="alice", comment="mine")
+    async with running_worker(client, aws) as task_queue:
+        request = regions_request(env, require_approval=True, requested_by="alice")
+        handle = await start_regions(client, task_queue, request)
+        await wait_for_regions(handle, Phase.AWAITING_APPROVAL, [WEST, EAST])
+        await handle.signal(MultiRegionDeployment.approve_signal, own)
+        await child(client, handle, EAST).signal(BlueGreenDeployment.approve_signal, own)
+        refused = await handle.query(MultiRegionDeployment.status)
+        east_refused = await child(client, handle, EAST).query(BlueGreenDeployment.status)
+        calls_then = [aws.regions[r].names() for r in (WEST, EAST)]
+        await handle.signal(MultiRegionDeployment.approve_signal, APPROVE_BY_BOB)
+        status = await regions_outcome(handle)
+
+    reason = (
+        "alice started this deployment; approval.require_different_approver asks someone else"
+        " to approve it"
+    )
+    assert refused.approval is None
+    assert refused.warnings == [f"ignored approve from alice: {reason}"]
+    assert (east_refused.phase, east_refused.approval) == (Phase.AWAITING_APPROVAL, None)
+    assert east_refused.warnings == [f"ignored approve from alice: {reason}"]
+    assert all("set_active_color" not in names for names in calls_then)
+    assert status.state == State.SUCCEEDED
+    assert status.approval is not None and status.approval.by == "bob"
+    for r in (WEST, EAST):
+        approval = region(status, r).approval
+        assert approval is not None and approval.by == "bob"
+        assert_deployed_to_green(aws.regions[r])
 
 
 async def test_switch_together_waits_for_the_slowest_region_of_the_wave(

@@ -15,7 +15,7 @@ from local.aws_resources import DemoResources
 from local.state import mismatches
 from models.deployment import Phase, State
 from models.multi_region import MultiRegionStatus
-from tests.workflows.compensation import AFTER_SWITCH
+from tests.workflows.compensation import after_switch
 from tests.workflows.driving_regions import (
     REGIONS,
     region,
@@ -123,7 +123,7 @@ async def test_a_health_timeout_in_one_region_rolls_every_region_back_to_as_befo
         assert rolled_back.rollback.by == status.deployment_id
         assert rolled_back.report is not None
         assert rolled_back.report.phase == Phase.BAKING
-        assert rolled_back.report.compensation == AFTER_SWITCH
+        assert rolled_back.report.compensation == after_switch(made.task_definition_arn)
     env = environment_in_regions(resources)
     for made in resources:
         assert_back_on_blue(env.for_region(made.region), made)

@@ -31,10 +31,10 @@ from local.state import EnvironmentState, mismatches, read_state
 from models.config import EnvironmentConfig
 from models.deployment import DeploymentRequest, DeploymentStatus, Phase, State
 from models.messages import ApproveRequest, RollbackRequest
-from models.observations import RouterWeights
+from models.observations import RouterWeights, task_definition_name
 from models.switch import SwitchRequest, SwitchResult
 from tests.players import StayingPlayers
-from tests.workflows.compensation import AFTER_SWITCH, BEFORE_SWITCH
+from tests.workflows.compensation import after_switch, before_switch
 from tests.workflows.driving import (
     Handle,
     outcome,
@@ -245,7 +245,9 @@ async def test_rollback_while_awaiting_approval_scales_green_back_and_leaves_blu
     assert waiting.services["green"].desired_count == TASKS
     assert waiting.ssm.versions["green"] == VERSION
     assert_blue_serves_as_before(waiting, resources)
-    assert_rolled_back(status, Phase.AWAITING_APPROVAL, BEFORE_SWITCH)
+    assert_rolled_back(
+        status, Phase.AWAITING_APPROVAL, before_switch(resources.task_definition_arn)
+    )
     assert Phase.SWITCHING not in phases(status)
     assert_back_on_blue(env, resources)
 
@@ -262,8 +264,8 @@ async def test_rollback_during_the_bake_moves_traffic_back_before_ssm_and_the_sc
     # The switch had happened, with blue still running.
     assert (baking.ssm.active_color, baking.weights.serving()) == ("green", "green")
     assert baking.services["blue"].desired_count == TASKS
-    # AFTER_SWITCH is that order: traffic, then SSM, then green's scale-down and version.
-    assert_rolled_back(status, Phase.BAKING, AFTER_SWITCH)
+    # after_switch is that order: traffic, then SSM, then green's scale-down and version.
+    assert_rolled_back(status, Phase.BAKING, after_switch(resources.task_definition_arn))
     assert status.active_color_after == "blue"
     assert_back_on_blue(env, resources)
 
@@ -289,7 +291,7 @@ async def test_rollback_during_the_drain_puts_traffic_back_on_blue_with_its_play
 
     assert status.last_connections is not None
     assert (status.last_connections.version, status.last_connections.count) == ("1", 4)
-    assert_rolled_back(status, Phase.DRAINING, AFTER_SWITCH)
+    assert_rolled_back(status, Phase.DRAINING, after_switch(resources.task_definition_arn))
     assert_back_on_blue(env, resources)
     assert blue_game.connections("1") == 4
     assert blue_game.players.received() == {"type": "reconnect"}  # told at the switch
@@ -356,7 +358,7 @@ async def test_an_alarm_during_the_bake_rolls_back_to_blue(
     assert status.report.error_type == "AlarmFired"
     assert alarm in status.report.reason
     assert "5xx above 10" in status.report.reason
-    assert status.report.compensation == AFTER_SWITCH
+    assert status.report.compensation == after_switch(resources.task_definition_arn)
     assert [(a.name, a.state) for a in status.last_alarms] == [(alarm, "ALARM")]
     assert_back_on_blue(env, resources)
 
@@ -402,7 +404,10 @@ async def test_approval_timeout_aborts_and_restores_green_when_configured_to(
     assert status.report.phase == Phase.AWAITING_APPROVAL
     assert status.report.error_type == "ApprovalTimeout"
     assert "nobody approved within 10m" in status.report.reason
-    assert status.report.compensation == ["scaled green to 0", "SSM version of green back to 0.9"]
+    assert status.report.compensation == [
+        f"scaled green to 0, back on {task_definition_name(resources.task_definition_arn)}",
+        "SSM version of green back to 0.9",
+    ]
     assert status.versions_after == {"blue": "1", "green": "0.9"}
     assert_back_on_blue(env, resources, green_version="0.9")
 
