@@ -27,6 +27,7 @@ from activities import ALL_ACTIVITIES
 from activities.logs import LogfmtFormatter
 from models.errors import BlueGreenError
 from runtime.connection import connect, task_queue
+from runtime.heartbeats import ActivityHeartbeats
 from runtime.process_exit import exit_now
 from runtime.tracing import tracing
 from workflows import ALL_WORKFLOWS
@@ -55,6 +56,7 @@ async def run(
             activities=activities,
             activity_executor=executor,
             max_concurrent_activities=ACTIVITY_THREADS,
+            interceptors=[ActivityHeartbeats()],
             graceful_shutdown_timeout=timedelta(seconds=20),
         )
         async with worker:

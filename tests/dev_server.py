@@ -20,6 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from local.processes import BIN, ROOT, free_port, temporal_dev_server
+from runtime.heartbeats import ActivityHeartbeats
 from tests.workflows.driving import Fakes
 from workflows import ALL_WORKFLOWS
 
@@ -50,7 +51,11 @@ async def serving(address: str, aws: FakesT, task_queue: str) -> AsyncIterator[S
     """A worker on this event loop: every workflow, ``aws``'s fake activities on ``task_queue``."""
     client = await Client.connect(address, data_converter=pydantic_data_converter)
     async with Worker(
-        client, task_queue=task_queue, workflows=ALL_WORKFLOWS, activities=aws.activities()
+        client,
+        task_queue=task_queue,
+        workflows=ALL_WORKFLOWS,
+        activities=aws.activities(),
+        interceptors=[ActivityHeartbeats()],
     ):
         yield Server(address, client, aws)
 

@@ -15,7 +15,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
-from workflows.options import CALL_RETRY, CALL_TIMEOUT
+from workflows.options import CALL_RETRY, CALL_TIMEOUT, HEARTBEAT_TIMEOUT
 
 ArgT = TypeVar("ArgT")
 ResultT = TypeVar("ResultT")
@@ -69,6 +69,7 @@ class Calls:
             activity,
             arg,
             start_to_close_timeout=CALL_TIMEOUT,
+            heartbeat_timeout=HEARTBEAT_TIMEOUT,
             retry_policy=retry,
             summary=summary,
         )

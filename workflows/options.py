@@ -7,6 +7,10 @@ from temporalio.common import RetryPolicy
 # AWS and HTTP calls: throttling, 5xx and connection errors back off and retry; errors that a
 # retry cannot fix are raised as non-retryable by the activities and fail at once.
 CALL_TIMEOUT = timedelta(seconds=60)
+# Workers heartbeat every running activity (runtime/heartbeats.py): an activity whose worker
+# died is retried this long after the last heartbeat instead of after the whole CALL_TIMEOUT.
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+HEARTBEAT_EVERY = timedelta(seconds=2)
 CALL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,

@@ -12,6 +12,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from models.deployment import DeploymentRequest, DeploymentStatus, Phase
+from runtime.heartbeats import ActivityHeartbeats
 from tests.factories import deployment_request
 from tests.workflows.fake_aws import FakeAws
 from workflows import ALL_WORKFLOWS
@@ -31,7 +32,11 @@ async def running_worker(client: Client, aws: Fakes) -> AsyncIterator[str]:
     """A worker with every workflow and ``aws``'s fake activities; yields its task queue."""
     task_queue = f"deploy-{uuid.uuid4()}"
     async with Worker(
-        client, task_queue=task_queue, workflows=ALL_WORKFLOWS, activities=aws.activities()
+        client,
+        task_queue=task_queue,
+        workflows=ALL_WORKFLOWS,
+        activities=aws.activities(),
+        interceptors=[ActivityHeartbeats()],
     ):
         yield task_queue
 

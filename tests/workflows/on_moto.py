@@ -21,6 +21,7 @@ from models.colors import Color
 from models.config import EnvironmentConfig
 from models.deployment import DeploymentStatus
 from models.observations import RouterWeights
+from runtime.heartbeats import ActivityHeartbeats
 from workflows import ALL_WORKFLOWS
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ async def real_worker(client: Client) -> AsyncIterator[str]:
             workflows=ALL_WORKFLOWS,
             activities=ALL_ACTIVITIES,
             activity_executor=executor,
+            interceptors=[ActivityHeartbeats()],
         ):
             yield queue
 
