@@ -22,7 +22,6 @@ The load balancer is the one of the router's listener (described once in moto); 
 router has none, and its region publishes nothing.
 """
 
-import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Self
 
@@ -34,8 +33,6 @@ from models.config import EnvironmentConfig
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudwatch.type_defs import DimensionTypeDef, MetricDatumTypeDef
-
-logger = logging.getLogger(__name__)
 
 PUBLISH_INTERVAL = 5.0
 """Seconds between two publishes: an ALB's 60 s would leave a short alarm period empty."""

@@ -10,9 +10,9 @@ way out: every run starts with no history, as moto does. It scrapes HAProxy and 
 writes and reads no remote storage and listens on ``host`` only (loopback unless told
 otherwise, as HAProxy's frontends).
 
-HAProxy 2.6's series worth querying (labels ``proxy``, ``server``, ``code``; a color's servers
-are ``<color>-<port>-<n>``, so a color is ``server=~"green-.*"``; a region's backend is
-``tasks-<region>``)::
+HAProxy 2.6's series worth querying (labels ``proxy``, ``server``, ``code``; a region's backend
+is ``tasks-<region>``, a color's servers are ``<color>-<port>-<n>``, so a color's are
+``server=~"green-.*"``: ``color_selector``)::
 
     haproxy_server_sessions_total            requests and WebSockets sent to a server
     haproxy_server_http_responses_total      its answers by class: code="2xx", "5xx", …

@@ -11,8 +11,9 @@ import boto3
 import pytest
 
 from local.data_plane.load_balancer import region_traffic
+from local.data_plane.prometheus import color_selector, query
 from local.load import LoadSettings, load_in_background
-from local.processes import ROOT, free_port
+from local.processes import ROOT, free_port, wait_until
 from local.stack import REGION, local_stack
 from local.state import read_state
 from models.config import load_config
@@ -75,9 +76,20 @@ def test_a_version_answering_5xx_under_load_is_rolled_back_by_the_bakes_alarm(
         assert took < 60, f"the deployment took {took:.0f}s: the bake ran out, no alarm ended it"
         print(f"\nrolled back by {alarm} {took:.1f}s after the deployment started")
 
-        # Green answered the 5xx; blue has all the traffic again.
+        # Green answered the 5xx, as HAProxy and the data plane's Prometheus saw; blue has all
+        # the traffic again.
         green = region_traffic(stack.data_plane.api, REGION).colors["green"]
         assert green.responses_5xx > 10
+        selector = f'{color_selector(REGION, "green")},code="5xx"'
+        promql = f"sum(haproxy_server_http_responses_total{{{selector}}})"
+        wait_until(
+            lambda: (
+                [s.number for s in query(stack.data_plane.prometheus, promql)]
+                == [green.responses_5xx]
+            ),
+            10,
+            f"Prometheus counting green's {green.responses_5xx} 5xx",
+        )
         state = read_state(stack.environment_config())
         assert state.ssm.active_color == "blue"
         assert (state.weights.blue, state.weights.green) == (100, 0)
