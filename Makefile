@@ -9,8 +9,8 @@ STAMP  := $(VENV)/.installed-$(PYTHON_VERSION)-$(shell cat pyproject.toml requir
 
 # Debian packages the tests and the local environment use: a headless browser for the Web UI
 # test, docker-compose to validate docker-compose.yml (no Docker engine needed), HAProxy as the
-# local load balancer's data plane. Installed once, as root or with sudo.
-DEBIAN_PACKAGES := chromium chromium-driver docker-compose haproxy
+# local load balancer's data plane, Prometheus scraping it. Installed once, as root or with sudo.
+DEBIAN_PACKAGES := chromium chromium-driver docker-compose haproxy prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install system-packages test lint format demo dev bench lock record-histories clean
@@ -19,7 +19,8 @@ install: $(STAMP)
 
 system-packages:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
-		|| ! command -v docker-compose >/dev/null || ! command -v haproxy >/dev/null; then \
+		|| ! command -v docker-compose >/dev/null || ! command -v haproxy >/dev/null \
+		|| ! command -v prometheus >/dev/null; then \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		$(SUDO) apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES); \
 	fi

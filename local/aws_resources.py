@@ -50,7 +50,8 @@ class DemoResources(BaseModel):
     urls: dict[Color, str]
     """The sample game server playing each color: the worker reaches the colors here."""
     alarm_names: list[str]
-    """CloudWatch alarms watched during the bake (``set_alarm_state`` fires them)."""
+    """CloudWatch alarms watched during the bake: the data plane sets them from the load
+    balancer's metrics (``local/data_plane/alarms.py``); ``set_alarm_state`` fires one by hand."""
 
 
 def create_demo_resources(
@@ -149,7 +150,13 @@ def create_demo_resources(
 
 
 def _error_alarm(region: str, name: str, load_balancer_arn: str) -> str:
-    """An alarm on the load balancer's 5xx count, in OK: what a bake would watch."""
+    """An alarm on the load balancer's 5xx count, in OK: what a bake would watch.
+
+    The data plane publishes the count from HAProxy's and evaluates the alarm every second
+    (``local/data_plane/``): a bad version under load sends more than 10 5xx within a second
+    or two, so a minute's period fires it as fast as a shorter one would; it only keeps the
+    alarm in ALARM for a minute after the errors stop, as on AWS.
+    """
     alarm_name = f"{name}-5xx"
     cloudwatch: CloudWatchClient = boto3.client("cloudwatch", region_name=region)
     cloudwatch.put_metric_alarm(

@@ -2,9 +2,9 @@
 
 Prints what to try from another terminal and writes where everything listens to
 ``.local/dev/endpoints.json`` (Temporal, the Web UI, moto, deploy.toml, HAProxy's frontend for
-players, its stats, metrics and Runtime API, the colors' URLs), so that anyone can point their
-own client at it. Ctrl-C (or SIGTERM) stops everything. Temporal keeps
-its state in memory, as moto does: a restart starts both afresh, so no deployment history points
+players, its stats, metrics and Runtime API, Prometheus, the colors' URLs), so that anyone can
+point their own client at it. Ctrl-C (or SIGTERM) stops everything. Temporal keeps its state in
+memory, as moto does: a restart starts both afresh, so no deployment history points
 at AWS resources that no longer exist.
 """
 
@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from pydantic import BaseModel
 
+from local.data_plane.prometheus import color_selector
 from local.processes import ROOT, STATE_DIR, worker_log
 from local.stack import LocalStack, exit_code, local_stack
 from models.colors import COLORS, Color
@@ -56,6 +57,9 @@ def instructions(stack: LocalStack) -> str:
     deployment_id = f"deploy-{stack.resources.service}-{stack.environment}"
     blue = stack.resources.urls["blue"]
     players = stack.data_plane.players[stack.regions[0]]
+    blue = color_selector(stack.regions[0], "blue")
+    blue_rate = f"sum(rate(haproxy_server_sessions_total{{{blue}}}[10s]))"
+    blue_5xx = f'sum(rate(haproxy_server_http_responses_total{{{blue},code="5xx"}}[10s]))'
 
     def client(*args: str) -> str:
         return shlex.join([".venv/bin/python", "client.py", *args])
@@ -93,6 +97,11 @@ In another terminal, from {ROOT}:
   curl {stack.data_plane.metrics}
   echo 'show servers state' | nc {stack.data_plane.runtime_api.replace(":", " ")}
 
+  # Prometheus scrapes HAProxy every second: blue's requests a second, and its 5xx; the same
+  # counters reach moto's CloudWatch as the ALB's metrics, which the bake's alarm watches
+  curl -s {stack.data_plane.prometheus}/api/v1/query --data-urlencode {shlex.quote(f"query={blue_rate}")}
+  curl -s {stack.data_plane.prometheus}/api/v1/query --data-urlencode {shlex.quote(f"query={blue_5xx}")}
+
 Every address above is in {ENDPOINTS}, for your own clients.
 Config: {stack.config_path}. Logs: {STATE_DIR / "logs"}. Ctrl-C stops everything.
 """
@@ -116,6 +125,8 @@ class Endpoints(BaseModel):
     haproxy_metrics: str
     haproxy_runtime_api: str
     """``host:port``: one command per connection, e.g. ``show stat``."""
+    prometheus: str
+    """Prometheus scraping HAProxy every second: its API (``/api/v1/query``) and web UI."""
 
 
 def write_endpoints(stack: LocalStack, path: Path = ENDPOINTS) -> Endpoints:
@@ -137,6 +148,7 @@ def write_endpoints(stack: LocalStack, path: Path = ENDPOINTS) -> Endpoints:
         haproxy_stats=plane.stats,
         haproxy_metrics=plane.metrics,
         haproxy_runtime_api=plane.runtime_api,
+        prometheus=plane.prometheus,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(endpoints.model_dump_json(indent=2) + "\n", encoding="utf-8")

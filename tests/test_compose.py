@@ -102,6 +102,23 @@ def test_temporal_serves_the_ui_and_registers_the_search_attributes(
     assert health[:2] == ["CMD", "/temporal"] and "health" in health
 
 
+def test_the_data_plane_publishes_the_ports_players_and_people_use(
+    services: dict[str, Any],
+) -> None:
+    data_plane = services["data-plane"]
+    command = data_plane["command"]
+
+    def port_of(flag: str) -> int:
+        return int(command[command.index(flag) + 1])
+
+    frontend = int(command[command.index("--frontend") + 1].partition("=")[2])
+    published = {(p["published"], p["target"]) for p in data_plane["ports"]}
+    # Everything but the gateway, which only the worker reaches, over the compose network.
+    wanted = [frontend, *map(port_of, ("--stats-port", "--runtime-api-port", "--prometheus-port"))]
+    assert published == {(port, port) for port in wanted}
+    assert (port_of("--gateway-port"), port_of("--gateway-port")) not in published
+
+
 def test_the_worker_is_built_here_and_waits_for_temporal(services: dict[str, Any]) -> None:
     worker = services["worker"]
     assert Path(worker["build"]["context"]) == ROOT
@@ -247,6 +264,7 @@ def test_the_services_commands_set_up_and_deploy(
         "8090": str(gateway),
         "9999": str(free_port()),
         "8404": str(free_port()),
+        "9090": str(free_port()),
         "/demo": str(demo),
         "/demo/deploy.toml": str(demo / "deploy.toml"),
         "/app/client.py": str(ROOT / "client.py"),

@@ -300,10 +300,12 @@ def test_the_stack_starts_and_stops_without_a_worker(tmp_path: Path, regions: in
         assert json.loads((tmp_path / "endpoints.json").read_text()) == endpoints
         assert endpoints["players"] == stack.data_plane.players
         assert endpoints["deploy_toml"] == str(stack.config_path)
+        assert endpoints["prometheus"] == stack.data_plane.prometheus
         ports += [int(url.rpartition(":")[2]) for url in stack.data_plane.players.values()]
         ports += [int(stack.data_plane.gateway.rpartition(":")[2])]
         ports += [int(stack.data_plane.runtime_api.rpartition(":")[2])]
-        assert len(set(ports)) == regions + 2
+        ports += [int(stack.data_plane.prometheus.rpartition(":")[2])]
+        assert len(set(ports)) == regions + 3
         ports += [int(stack.temporal_address.rpartition(":")[2])]
         ports += [int(stack.env["AWS_ENDPOINT_URL"].rpartition(":")[2])]
         assert stack.ui_url is None

@@ -2,7 +2,8 @@
 
     python -m local.data_plane --config deploy.toml --environment prod \\
         --frontend us-west-2=8000 [--frontend us-east-1=8001 …] \\
-        --gateway-port 8090 --runtime-api-port 9999 --stats-port 8404 [--host 127.0.0.1]
+        --gateway-port 8090 --runtime-api-port 9999 --stats-port 8404 --prometheus-port 9090 \\
+        [--host 127.0.0.1]
 
 For every region of the environment in deploy.toml, until SIGTERM or SIGINT:
 
@@ -11,10 +12,15 @@ For every region of the environment in deploy.toml, until SIGTERM or SIGINT:
 - HAProxy (``haproxy.py``) serves players at the region's ``--frontend`` port, its servers and
   weights following the targets and the router in moto (``load_balancer.py``);
 - the gateway (``gateway.py``) answers for each color's tasks at
-  ``http://HOST:GATEWAY/<region>/<color>``, the colors' ``url`` in deploy.toml.
+  ``http://HOST:GATEWAY/<region>/<color>``, the colors' ``url`` in deploy.toml;
+- Prometheus (``prometheus.py``) scrapes HAProxy's exporter every second, its API at
+  ``http://HOST:PROMETHEUS``;
+- HAProxy's counters become the ALB's CloudWatch metrics in moto (``cloudwatch_metrics.py``),
+  and the alarms the bake watches are set to ALARM or OK from them (``alarms.py``), as
+  CloudWatch would.
 
 Nothing here is called by the deployment: it reads moto, as AWS's data plane follows its
-control plane. On the way out every task and HAProxy stop. Exit 2 with one line for bad input.
+control plane. On the way out every task, HAProxy and Prometheus stop. Exit 2 with one line for bad input.
 """
 
 import argparse
@@ -30,11 +36,14 @@ from types import FrameType
 
 from pydantic import ValidationError
 
+from local.data_plane.alarms import EVALUATE_INTERVAL, AlarmEvaluator
+from local.data_plane.cloudwatch_metrics import PUBLISH_INTERVAL, AlbMetricsPublisher
 from local.data_plane.ecs_tasks import ColorTasks
 from local.data_plane.gateway import serving_gateway
 from local.data_plane.haproxy import haproxy_server
 from local.data_plane.load_balancer import LoadBalancerFollower
 from local.data_plane.looping import keep_running
+from local.data_plane.prometheus import prometheus_server
 from local.processes import STATE_DIR
 from models.colors import COLORS, Color
 from models.config import EnvironmentConfig, load_config
@@ -63,6 +72,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--gateway-port", type=int, required=True)
     parser.add_argument("--runtime-api-port", type=int, required=True)
     parser.add_argument("--stats-port", type=int, required=True)
+    parser.add_argument(
+        "--prometheus-port", type=int, required=True, help="Prometheus's API and web UI"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="default: %(default)s")
     return parser.parse_args(argv)
 
@@ -112,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
                 host=args.host,
             )
         )
+        prometheus = stack.enter_context(
+            prometheus_server(haproxy.metrics_url, port=args.prometheus_port, host=args.host)
+        )
         tasks = {
             region: stack.enter_context(region_tasks(environment.for_region(region)))
             for region in regions
@@ -136,13 +151,30 @@ def main(argv: list[str] | None = None) -> int:
             )
             for region in regions
         ]
+        threads += [
+            threading.Thread(
+                target=keep_running,
+                args=(publisher.publish, stop, PUBLISH_INTERVAL, f"cloudwatch-metrics-{region}"),
+            )
+            for region in regions
+            if (publisher := AlbMetricsPublisher.for_environment(environment, region, haproxy.api))
+        ]
+        threads += [
+            threading.Thread(
+                target=keep_running,
+                args=(evaluator.evaluate, stop, EVALUATE_INTERVAL, f"alarms-{region}"),
+            )
+            for region in regions
+            if (evaluator := AlarmEvaluator.for_environment(environment, region))
+        ]
         for thread in threads:
             thread.start()
         logging.info(
-            "data plane up: players at %s; gateway at http://%s:%d",
+            "data plane up: players at %s; gateway at http://%s:%d; Prometheus at %s",
             ", ".join(f"{r} {haproxy.player_url(r)}" for r in regions),
             args.host,
             args.gateway_port,
+            prometheus.url,
         )
         stop.wait()
         for thread in threads:

@@ -3,6 +3,7 @@
 with data_plane(config_path, "prod", ["us-west-2"], aws_env) as plane:
     plane.players["us-west-2"]      # http://127.0.0.1:PORT, HAProxy's frontend for players
     plane.api.stats()               # HAProxy's counters, through its Runtime API
+    query(plane.prometheus, "haproxy_server_current_sessions")  # prometheus.py's query
 """
 
 import sys
@@ -32,6 +33,8 @@ class DataPlane(BaseModel):
     """HAProxy's counters in Prometheus's text format."""
     runtime_api: str
     """``host:port`` of HAProxy's Runtime API (``echo 'show stat' | nc HOST PORT``)."""
+    prometheus: str
+    """Prometheus scraping HAProxy every second: its API (``/api/v1/query``) and web UI."""
     log: Path
 
     @property
@@ -68,12 +71,12 @@ def data_plane(
     them. (Asked through the Runtime API: a probe through the frontend before that would be an
     error in the counters that measure what players see.)"""
     frontends = {region: free_port() for region in regions}
-    runtime_port, stats_port = free_port(), free_port()
+    runtime_port, stats_port, prometheus_port = free_port(), free_port(), free_port()
     name = f"data-plane-{gateway_port}"
     command = [sys.executable, "-m", "local.data_plane", "--config", str(config_path)]
     command += ["--environment", environment, "--host", HOST]
     command += ["--gateway-port", str(gateway_port), "--runtime-api-port", str(runtime_port)]
-    command += ["--stats-port", str(stats_port)]
+    command += ["--stats-port", str(stats_port), "--prometheus-port", str(prometheus_port)]
     for region, port in frontends.items():
         command += ["--frontend", f"{region}={port}"]
     plane = DataPlane(
@@ -82,6 +85,7 @@ def data_plane(
         stats=f"http://{HOST}:{stats_port}/stats",
         metrics=f"http://{HOST}:{stats_port}/metrics",
         runtime_api=f"{HOST}:{runtime_port}",
+        prometheus=f"http://{HOST}:{prometheus_port}",
         log=log_path(name),
     )
 

@@ -1,4 +1,5 @@
-"""Fixtures for the local data plane's tests: a real HAProxy, tiny backends, moto's ALB.
+"""Fixtures for the local data plane's tests: a real HAProxy, tiny backends, moto's ALB and
+CloudWatch.
 
 The AWS side (a listener forwarding to two target groups, a mesh with a virtual node per color)
 comes from the activity tests' fixtures, on the session's moto server; the backends and the
@@ -7,7 +8,9 @@ requests are in ``tests/local/data_plane.py``.
 
 import threading
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
+import boto3
 import pytest
 
 from local.data_plane.haproxy import Haproxy, haproxy_server
@@ -18,6 +21,9 @@ from tests.activities.aws_resources import REGION
 # The activity tests' AWS fixtures, shared rather than copied.
 from tests.activities.conftest import alb, appmesh, elbv2, mesh, target_groups, vpc
 from tests.local.data_plane import Backend
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
 
 __all__ = ["alb", "appmesh", "elbv2", "mesh", "target_groups", "vpc"]
 
@@ -35,6 +41,11 @@ def backends() -> Iterator[Callable[[str], Backend]]:
     for backend in started:
         backend.release()
         backend.kill()
+
+
+@pytest.fixture
+def cloudwatch(aws: dict[str, str]) -> "CloudWatchClient":
+    return boto3.client("cloudwatch", region_name=REGION)
 
 
 @pytest.fixture

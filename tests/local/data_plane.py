@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from local.data_plane.haproxy import Haproxy
 from models.colors import Color
-from tests.activities.aws_resources import REGION
+from tests.activities.aws_resources import REGION, Alb
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
@@ -35,7 +35,8 @@ class Backend:
     """A task: an HTTP server on its own loopback address answering its name.
 
     ``GET /`` answers at once; ``GET /hold`` answers only once ``release()`` is called, so a
-    request stays in progress as long as a test needs (a player's long session).
+    request stays in progress as long as a test needs (a player's long session); ``GET /fail``
+    answers 500, as a broken version would.
     """
 
     def __init__(self, name: str) -> None:
@@ -50,7 +51,7 @@ class Backend:
                     backend.held.release()
                     backend.released.wait(HOLD_LIMIT)
                 body = backend.name.encode()
-                self.send_response(200)
+                self.send_response(500 if self.path == "/fail" else 200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -84,13 +85,14 @@ class Backend:
         )
 
 
-def split(proxy: Haproxy, requests: int) -> Counter[str]:
-    """Who answered ``requests`` GETs sent through HAProxy on one keep-alive connection."""
+def split(proxy: Haproxy, requests: int, path: str = "/") -> Counter[str]:
+    """Who answered ``requests`` GETs of ``path`` sent through HAProxy on one keep-alive
+    connection: a backend's name, or ``HTTP <status>`` for an answer other than 200."""
     answered: Counter[str] = Counter()
     connection = http.client.HTTPConnection(proxy.host, proxy.players[REGION], timeout=10)
     try:
         for _ in range(requests):
-            connection.request("GET", "/")
+            connection.request("GET", path)
             response = response_of(connection)
             answered[response if isinstance(response, str) else f"HTTP {response}"] += 1
     finally:
@@ -112,3 +114,9 @@ def shares(answered: Counter[str], colors: dict[str, Color]) -> dict[Color, floa
     for name, count in answered.items():
         result[colors[name]] += count / total
     return result
+
+
+def listener_load_balancer(alb: Alb) -> str:
+    """The LoadBalancer dimension of the ALB's metrics, read off its listener's ARN
+    (``…:listener/app/<name>/<id>/<listener id>`` → ``app/<name>/<id>``)."""
+    return "/".join(alb.listener_arn.split(":", 5)[5].split("/")[1:4])
