@@ -11,15 +11,17 @@ the baseline did.
 Short phases are held, so that the kill lands in them for sure, by a proxy between the workers
 and moto that lets a chosen call through and holds back its answer (a ``hold`` rule of
 ``fault_proxy.FaultProxy``):
-the activity is killed after AWS made its change and before it could report it. Temporal
-retries such an activity only once its start-to-close timeout (60 s) has passed, on the new
-worker; the retry must see the change already made and not make it again (no second
-task-definition revision, no second switch). The other phases are waits the workflow already
+the activity is killed after AWS made its change and before it could report it. Workers
+heartbeat their running activities (``runtime/heartbeats.py``), so Temporal retries such an
+activity on the new worker once its heartbeat timeout (10 s) has passed, not its 60 s
+start-to-close timeout; each case measures the time from the kill to the deployment's end. The
+retry must see the change already made and not make it again (no second task-definition
+revision, no second switch). The other phases are waits the workflow already
 has: for health (the new color's targets are kept out of its target group until the new worker
 runs), for approval (``require_approval``), the bake's timer, and the drain (a player stays on
 the old color until the new worker runs). There the worker is killed as soon as the status
 shows the phase, wherever the wait is: on a timer, which the new worker resumes at once, or in
-a check, which is read-only and retried after the 60 s. Only the phase and the AWS state are
+a check, which is read-only and retried after the heartbeat timeout. Only the phase and the AWS state are
 looked at, never how the workflow waits (a child workflow or not).
 """
 
@@ -68,6 +70,7 @@ from tests.reliability.harness import (
     worker_process,
 )
 from workflows.deployment import BlueGreenDeployment
+from workflows.options import CALL_TIMEOUT
 from workflows.search_attributes import REGISTRATIONS
 
 if TYPE_CHECKING:
@@ -78,7 +81,8 @@ pytestmark = pytest.mark.timeout(300)
 """The module's fixture runs every case (within PHASE_TIMEOUT and RESULT_TIMEOUT), in the time
 limit of its first test."""
 RESULT_TIMEOUT = 180.0
-"""Seconds a case waits for its deployment to end: a retried activity alone takes 60 s."""
+"""Seconds a case waits for its deployment to end: without heartbeats, a retried activity
+alone took 60 s."""
 PHASE_TIMEOUT = 90.0
 """Seconds a case waits to reach its phase: ten workers start at once on two CPUs."""
 ORDER = list(Phase)
@@ -163,6 +167,8 @@ class Outcome:
     retried: list[str]
     snapshot: dict[str, Any]
     seconds: float
+    recovered: float | None
+    """Seconds from the kill to the deployment's end; None for the baseline."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -192,9 +198,9 @@ async def outcomes(
             config_dir=tmp_path_factory.mktemp("crash"),
             run=uuid.uuid4().hex[:4],
         )
-        # The cases killed inside an activity wait 60 s for its retry: they start first, and
-        # the others, which end sooner, start once those are killed, so as to run within those
-        # 60 s instead of slowing down every worker's start on a small machine.
+        # The cases killed inside an activity wait for its retry: they start first, and the
+        # others start once those are killed, so as to run during that wait instead of slowing
+        # down every worker's start on a small machine.
         first = [case for case in CASES if case.holds_an_answer]
         world.past_the_kill.update({case.name: asyncio.Event() for case in first})
         tasks = {case.name: asyncio.create_task(run_case(world, case)) for case in first}
@@ -214,8 +220,11 @@ async def outcomes(
             if isinstance(result, Outcome):
                 # What pytest -s shows: where each case spent its time and what it repeated.
                 repeated = [c for i, c in enumerate(result.changes[1:]) if result.changes[i] == c]
+                recovered = (
+                    "" if result.recovered is None else f" recovered in {result.recovered:.1f}s;"
+                )
                 print(
-                    f"{name}: {result.seconds:.1f}s; {'; '.join(result.notes)};"
+                    f"{name}: {result.seconds:.1f}s;{recovered} {'; '.join(result.notes)};"
                     f" activities retried: {result.retried}; changes repeated: {repeated}"
                 )
         yield found
@@ -254,7 +263,7 @@ async def run_case(world: World, case: Case) -> Outcome:
         handle = handle_for(world.client, started.id)
         await polling(first, names[0])
 
-        killed_in = None
+        killed_in, killed_at = None, None
         if case.phase is not None:
             holder = green if case.phase == Phase.TESTING else proxy
             killed_in = await reach(handle, case, holder if case.holds_an_answer else None)
@@ -271,7 +280,8 @@ async def run_case(world: World, case: Case) -> Outcome:
             await resume(handle)
 
         final = await asyncio.wait_for(handle.result(), RESULT_TIMEOUT)
-        seconds = loop.time() - began
+        ended = loop.time()
+        seconds = ended - began
         return Outcome(
             resources=resources,
             final=final,
@@ -281,6 +291,7 @@ async def run_case(world: World, case: Case) -> Outcome:
             retried=await retried_activities(world.client, handle.id),
             snapshot=await asyncio.to_thread(snapshot, env, resources),
             seconds=seconds,
+            recovered=None if killed_at is None else ended - killed_at,
             notes=notes,
         )
     finally:
@@ -407,3 +418,6 @@ def test_a_new_worker_finishes_a_deployment_whose_worker_was_killed(
         assert count - outcome.logged.answered[step] in (0, 1), (step, outcome.logged)
     if case.retried is not None:
         assert case.retried in outcome.retried
+    if case.holds_an_answer:
+        # Retried after the heartbeat timeout, not the 60 s start-to-close timeout.
+        assert outcome.recovered is not None and outcome.recovered < CALL_TIMEOUT.total_seconds()
