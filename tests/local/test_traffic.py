@@ -69,6 +69,8 @@ def test_the_data_plane_refuses_a_frontend_it_cannot_place() -> None:
             "2",
             "--stats-port",
             "3",
+            "--prometheus-port",
+            "4",
         ],
         cwd=ROOT,
         capture_output=True,
