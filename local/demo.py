@@ -19,6 +19,7 @@ checked in every one of them.
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 
 from local.data_plane.haproxy import frontend_name
@@ -60,6 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; the exit code says whether the deployment did what it should."""
     args = parse_args(argv)
+    seen: list[TrafficReport] = []
 
     def run() -> int:
         # Free ports: the demo runs even next to `make dev` on 7233/8233.
@@ -72,14 +74,19 @@ def main(argv: list[str] | None = None) -> int:
             players=0,
             say=say,
         ) as stack:
-            return deploy_and_check(stack)
+            return deploy_and_check(stack, seen.append)
 
-    return exit_code(run, say)
+    code = exit_code(run, say)
+    # The last line, once everything has stopped: what players saw.
+    for report in seen:
+        print(report.line(), flush=True)
+    return code
 
 
-def deploy_and_check(stack: LocalStack) -> int:
+def deploy_and_check(stack: LocalStack, measured: Callable[[TrafficReport], object]) -> int:
     """Start the load, print the state, deploy, print the state again, and compare it and
-    what players saw with what a deployment must leave, in every region of the stack."""
+    what players saw with what a deployment must leave, in every region of the stack; what
+    players saw goes to ``measured``."""
     with ExitStack() as running:
         loads = {
             region: running.enter_context(
@@ -135,7 +142,7 @@ def deploy_and_check(stack: LocalStack) -> int:
             f"OK: version {VERSION} runs on {TARGET}, which has all the traffic; blue is at zero"
             + everywhere
         )
-    print(report.line(), flush=True)
+    measured(report)
     return 0 if code == 0 and not problems and not noticed else 1
 
 
