@@ -5,6 +5,7 @@ Used by ``make demo``, ``make dev``, the end-to-end tests and the benchmarks ali
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,6 +27,17 @@ MOTO_ENV = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-west-2",
 }
+
+
+def debian_command(name: str, where: Path) -> str:
+    """``name`` on PATH, else Debian's ``where``: the local environment's Debian packages
+    (``make system-packages``); RuntimeError saying so when neither is there."""
+    found = shutil.which(name)
+    if found:
+        return found
+    if where.exists():
+        return str(where)
+    raise RuntimeError(f"{name} is not installed: run `make system-packages`")
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -14,7 +14,6 @@ non-interactive mode). Debian's HAProxy 2.6 is the one tested (``make system-pac
 
 import csv
 import re
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator, Mapping
@@ -28,6 +27,7 @@ from pydantic import BaseModel
 from local.processes import (
     STATE_DIR,
     background,
+    debian_command,
     free_port,
     log_path,
     require_free_port,
@@ -47,12 +47,7 @@ AdminState = Literal["ready", "drain", "maint"]
 
 def haproxy_binary() -> str:
     """The ``haproxy`` command: on PATH, else Debian's; RuntimeError when neither exists."""
-    found = shutil.which("haproxy")
-    if found:
-        return found
-    if DEBIAN_HAPROXY.exists():
-        return str(DEBIAN_HAPROXY)
-    raise RuntimeError("haproxy is not installed: run `make system-packages`")
+    return debian_command("haproxy", DEBIAN_HAPROXY)
 
 
 def frontend_name(region: str) -> str:

@@ -26,7 +26,6 @@ server=~"green-.*",code="5xx"}[10s]))``.
 """
 
 import json
-import shutil
 import subprocess
 import tempfile
 import urllib.error
@@ -44,6 +43,7 @@ from local.data_plane.haproxy import backend_name
 from local.processes import (
     STATE_DIR,
     background,
+    debian_command,
     free_port,
     log_path,
     require_free_port,
@@ -67,12 +67,7 @@ def color_selector(region: str, color: Color) -> str:
 
 def prometheus_binary() -> str:
     """The ``prometheus`` command: on PATH, else Debian's; RuntimeError when neither exists."""
-    found = shutil.which("prometheus")
-    if found:
-        return found
-    if DEBIAN_PROMETHEUS.exists():
-        return str(DEBIAN_PROMETHEUS)
-    raise RuntimeError("prometheus is not installed: run `make system-packages`")
+    return debian_command("prometheus", DEBIAN_PROMETHEUS)
 
 
 def prometheus_config(metrics_url: str) -> str:

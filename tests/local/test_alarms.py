@@ -101,6 +101,23 @@ def test_the_evaluator_watches_the_bakes_alarms_of_its_region() -> None:
 # --- against moto, from HAProxy's counters ---------------------------------------------------------
 
 
+def five_xx_alarm(cloudwatch: "CloudWatchClient", alb: Alb) -> str:
+    """A new alarm, as the demo's, on the load balancer's 5xx over PERIOD above THRESHOLD."""
+    name = unique("game-5xx")
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace=NAMESPACE,
+        MetricName=TARGET_5XX,
+        Dimensions=[{"Name": "LoadBalancer", "Value": listener_load_balancer(alb)}],
+        Statistic="Sum",
+        Period=PERIOD,
+        EvaluationPeriods=1,
+        Threshold=THRESHOLD,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    return name
+
+
 def state_of(cloudwatch: "CloudWatchClient", name: str) -> tuple[str, str]:
     [found] = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
     return found["StateValue"], found.get("StateReason", "")
@@ -119,18 +136,7 @@ def test_an_alarm_on_5xx_fires_when_a_backend_fails_and_clears_when_it_stops(
     publisher = AlbMetricsPublisher(
         REGION, haproxy.api, listener_arn=alb.listener_arn, target_group_arns=alb.target_groups
     )
-    name = unique("game-5xx")
-    cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        Namespace=NAMESPACE,
-        MetricName=TARGET_5XX,
-        Dimensions=[{"Name": "LoadBalancer", "Value": listener_load_balancer(alb)}],
-        Statistic="Sum",
-        Period=PERIOD,
-        EvaluationPeriods=1,
-        Threshold=THRESHOLD,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    name = five_xx_alarm(cloudwatch, alb)
     cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="test start")
     evaluator = AlarmEvaluator(REGION, [name])
 
@@ -160,18 +166,7 @@ def test_an_alarm_on_5xx_fires_when_a_backend_fails_and_clears_when_it_stops(
 def test_a_state_set_by_hand_holds_until_the_verdict_changes(
     alb: Alb, cloudwatch: "CloudWatchClient"
 ) -> None:
-    name = unique("game-5xx")
-    cloudwatch.put_metric_alarm(
-        AlarmName=name,
-        Namespace=NAMESPACE,
-        MetricName=TARGET_5XX,
-        Dimensions=[{"Name": "LoadBalancer", "Value": listener_load_balancer(alb)}],
-        Statistic="Sum",
-        Period=PERIOD,
-        EvaluationPeriods=1,
-        Threshold=THRESHOLD,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    name = five_xx_alarm(cloudwatch, alb)
     evaluator = AlarmEvaluator(REGION, [name])
     assert evaluator.evaluate() == {}  # OK, as moto created it, and no 5xx: nothing to change
 
