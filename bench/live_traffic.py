@@ -32,11 +32,11 @@ import boto3
 from bench import _harness
 from bench._harness import Benchmark, Figures, Measure, Run, Sample
 from local.data_plane.haproxy import backend_name
-from local.data_plane.load_balancer import parse_server_name, region_traffic
-from local.load import LoadSettings, load_in_background
+from local.data_plane.load_balancer import parse_server_name
+from local.load import LoadSettings
 from local.stack import REGION, LocalStack
 from local.state import read_state
-from local.traffic import TrafficReport
+from local.traffic import measured
 from models.colors import COLORS, Color, other_color
 from models.deployment import DeploymentStatus, Phase
 
@@ -78,16 +78,12 @@ async def prepare(run: Run) -> dict[str, Measure]:
             requests_per_second=rate,
             seconds=300,
         )
-        api = stack.data_plane.api
-        before = region_traffic(api, REGION).total
-        with load_in_background(settings, name="bench-live-traffic") as load:
+        with measured(stack.data_plane, {REGION: settings}, "bench-live-traffic") as seen:
             _, status, figures = await _harness.deploy(
                 client, _harness.request(stack, env, version, BY)
             )
-        assert load.result is not None
-        after = region_traffic(api, REGION)
-        after.total = after.total.since(before)
-        report = TrafficReport.of({REGION: load.result}, {REGION: after})
+        report = seen.report
+        assert report is not None
         _harness.check(env, target, version, env.desired_count, f"version {version}")
         noticed = report.problems(min_sessions=players)
         if noticed:

@@ -20,15 +20,13 @@ import argparse
 import sys
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
 
 from local.data_plane.haproxy import frontend_name
-from local.data_plane.load_balancer import region_traffic
-from local.load import LoadSettings, load_in_background
+from local.load import LoadSettings
 from local.processes import STATE_DIR, free_port, wait_until
 from local.stack import DEMO_REGIONS, LocalStack, demo_regions, exit_code, local_stack
 from local.state import format_state, mismatches, read_state
-from local.traffic import TrafficReport
+from local.traffic import TrafficReport, measured
 from models.colors import Color
 
 VERSION = "2"
@@ -83,29 +81,24 @@ def main(argv: list[str] | None = None) -> int:
     return code
 
 
-def deploy_and_check(stack: LocalStack, measured: Callable[[TrafficReport], object]) -> int:
+def deploy_and_check(stack: LocalStack, saw: Callable[[TrafficReport], object]) -> int:
     """Start the load, print the state, deploy, print the state again, and compare it and
     what players saw with what a deployment must leave, in every region of the stack; what
-    players saw goes to ``measured``."""
-    with ExitStack() as running:
-        loads = {
-            region: running.enter_context(
-                load_in_background(
-                    LoadSettings(
-                        url=url,
-                        players=PLAYERS,
-                        game_seconds=GAME_SECONDS,
-                        requests_per_second=REQUESTS_PER_SECOND,
-                        seconds=LOAD_SECONDS,
-                    ),
-                    name=f"demo-load-{region}",
-                )
-            )
-            for region, url in stack.data_plane.players.items()
-        }
+    players saw goes to ``saw``."""
+    settings = {
+        region: LoadSettings(
+            url=url,
+            players=PLAYERS,
+            game_seconds=GAME_SECONDS,
+            requests_per_second=REQUESTS_PER_SECOND,
+            seconds=LOAD_SECONDS,
+        )
+        for region, url in stack.data_plane.players.items()
+    }
+    with measured(stack.data_plane, settings, "demo-load") as seen:
         say(
             f"load: {PLAYERS} players and {REQUESTS_PER_SECOND} requests/s"
-            f" through HAProxy{' in each region' if len(loads) > 1 else ''}"
+            f" through HAProxy{' in each region' if len(settings) > 1 else ''}"
         )
         code, problems = deploy(stack)
         started = time.monotonic()
@@ -119,10 +112,8 @@ def deploy_and_check(stack: LocalStack, measured: Callable[[TrafficReport], obje
             f"load ran {time.monotonic() - started:.0f}s after the deployment to reach"
             f" {MIN_REQUESTS} requests; stopping it"
         )
-    report = TrafficReport.of(
-        {region: load.result for region, load in loads.items() if load.result is not None},
-        {region: region_traffic(stack.data_plane.api, region) for region in stack.regions},
-    )
+    report = seen.report
+    assert report is not None
     say(
         f"players reconnected {report.reconnected} times, onto"
         f" {', '.join(f'{c} {n}' for c, n in report.landed.items())}; HAProxy:"
@@ -142,7 +133,7 @@ def deploy_and_check(stack: LocalStack, measured: Callable[[TrafficReport], obje
             f"OK: version {VERSION} runs on {TARGET}, which has all the traffic; blue is at zero"
             + everywhere
         )
-    measured(report)
+    saw(report)
     return 0 if code == 0 and not problems and not noticed else 1
 
 

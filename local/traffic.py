@@ -7,12 +7,15 @@ server can hide behind a client-side 0. Its own counters say what it hid: connec
 Zero downtime is all of them at 0 over enough traffic to mean something.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
-from local.data_plane.load_balancer import RegionTraffic
-from local.load import LoadResult
+from local.data_plane.load_balancer import RegionTraffic, region_traffic
+from local.data_plane.running import DataPlane
+from local.load import LoadResult, LoadSettings, load_in_background
 from models.colors import COLORS
 
 
@@ -82,3 +85,38 @@ class TrafficReport(BaseModel):
         if self.sessions < min_sessions:
             found.append(f"only {self.sessions} sessions (at least {min_sessions} wanted)")
         return found
+
+
+@dataclass
+class Measured:
+    """What ``measured`` saw, filled in when its block ends."""
+
+    loads: dict[str, LoadResult] = field(default_factory=dict)
+    """Region → what its load generator saw."""
+    report: TrafficReport | None = None
+
+
+@contextmanager
+def measured(
+    plane: DataPlane, settings: Mapping[str, LoadSettings], name: str
+) -> Iterator[Measured]:
+    """The load of ``settings`` (region → its players and requests) for the block, each
+    region's in the background; then what the loads and HAProxy saw during the block (HAProxy's
+    counters as a difference: what came before does not count)."""
+    api = plane.api
+    before = {region: region_traffic(api, region).total for region in settings}
+    seen = Measured()
+    with ExitStack() as running:
+        loads = {
+            region: running.enter_context(load_in_background(each, name=f"{name}-{region}"))
+            for region, each in settings.items()
+        }
+        yield seen
+    counters = {}
+    for region, load in loads.items():
+        if load.result is None:
+            raise RuntimeError(f"{name}-{region}: the load left no result")
+        seen.loads[region] = load.result
+        counters[region] = region_traffic(api, region)
+        counters[region].total = counters[region].total.since(before[region])
+    seen.report = TrafficReport.of(seen.loads, counters)

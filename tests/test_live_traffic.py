@@ -15,12 +15,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-from local.data_plane.load_balancer import region_traffic
-from local.load import LoadResult, LoadSettings, load_in_background
+from local.load import LoadSettings
 from local.processes import free_port, wait_until
 from local.stack import REGION, LocalStack, local_stack
 from local.state import read_state
-from local.traffic import TrafficReport
+from local.traffic import Measured, measured
 from models.colors import Color, other_color
 
 pytestmark = pytest.mark.timeout(240)
@@ -43,20 +42,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield s
 
 
-class Measured:
-    """What one test's load saw, filled in when its block ends."""
-
-    report: TrafficReport
-    load: LoadResult
-
-
 @contextmanager
 def under_load(stack: LocalStack) -> Iterator[Measured]:
-    """Players and requests through HAProxy for the block; then what they and HAProxy saw
-    during it (HAProxy's counters as a difference, so earlier tests do not count)."""
-    api = stack.data_plane.api
-    before = region_traffic(api, REGION).total
-    measured = Measured()
+    """Players and requests through HAProxy for the block; then what they and HAProxy saw."""
     settings = LoadSettings(
         url=stack.data_plane.players[REGION],
         players=PLAYERS,
@@ -64,13 +52,8 @@ def under_load(stack: LocalStack) -> Iterator[Measured]:
         requests_per_second=REQUESTS_PER_SECOND,
         seconds=180,
     )
-    with load_in_background(settings, name=f"live-traffic-{free_port()}") as load:
-        yield measured
-    assert load.result is not None
-    after = region_traffic(api, REGION)
-    after.total = after.total.since(before)
-    measured.load = load.result
-    measured.report = TrafficReport.of({REGION: load.result}, {REGION: after})
+    with measured(stack.data_plane, {REGION: settings}, f"live-traffic-{free_port()}") as seen:
+        yield seen
 
 
 def active_color(stack: LocalStack) -> Color:
@@ -88,15 +71,16 @@ def test_a_deployment_under_load_is_invisible_to_players(stack: LocalStack) -> N
     old = active_color(stack)
     new = other_color(old)
 
-    with under_load(stack) as measured:
+    with under_load(stack) as seen:
         deploy(stack, "2")
 
-    report = measured.report
+    report = seen.report
+    assert report is not None
     assert report.problems(min_requests=300, min_sessions=PLAYERS) == [], report.line()
     # Every player was on the old color, was told to reconnect, and is on the new one now.
     assert report.landed[new] >= PLAYERS
-    assert set(measured.load.requests.by_color) == {old, new}
-    last_seconds = measured.load.timeline[-3:]
+    assert set(seen.loads[REGION].requests.by_color) == {old, new}
+    last_seconds = seen.loads[REGION].timeline[-3:]
     assert all(set(second.ok) <= {new} for second in last_seconds), last_seconds
 
 
@@ -112,13 +96,14 @@ def test_shutting_the_old_color_down_without_a_drain_cuts_sessions(
         is None
     )
 
-    with under_load(stack) as measured:
+    with under_load(stack) as seen:
         deploy(stack, "3", undrained)
 
-    report = measured.report
+    report = seen.report
+    assert report is not None
     assert report.cut > 0, report.line()
     assert "sessions cut mid-game" in "; ".join(report.problems())
-    assert any("1001" in reason for reason in measured.load.sessions.cut_reasons)
+    assert any("1001" in reason for reason in seen.loads[REGION].sessions.cut_reasons)
 
 
 def test_a_task_killed_under_load_shows_up_in_the_counters(stack: LocalStack) -> None:
@@ -134,7 +119,7 @@ def test_a_task_killed_under_load_shows_up_in_the_counters(stack: LocalStack) ->
             (d["Target"]["Id"], d["Target"]["Port"]) for d in described["TargetHealthDescriptions"]
         }
 
-    with under_load(stack) as measured:
+    with under_load(stack) as seen:
         before = targets()
         address, port = sorted(before)[0]
         os.kill(task_pid(address, port), signal.SIGKILL)
@@ -144,9 +129,10 @@ def test_a_task_killed_under_load_shows_up_in_the_counters(stack: LocalStack) ->
             "the killed task replaced",
         )
 
-    report = measured.report
-    seen = report.failed + report.cut + report.retried + report.connection_errors
-    assert seen + report.response_errors > 0, report.line()
+    report = seen.report
+    assert report is not None
+    noticed = report.failed + report.cut + report.retried + report.connection_errors
+    assert noticed + report.response_errors > 0, report.line()
     assert report.problems() != []
 
 
