@@ -28,7 +28,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from functools import partial
 from pathlib import Path
@@ -40,7 +40,7 @@ from local.data_plane.alarms import EVALUATE_INTERVAL, AlarmEvaluator
 from local.data_plane.cloudwatch_metrics import PUBLISH_INTERVAL, AlbMetricsPublisher
 from local.data_plane.ecs_tasks import ColorTasks
 from local.data_plane.gateway import serving_gateway
-from local.data_plane.haproxy import haproxy_server
+from local.data_plane.haproxy import Haproxy, haproxy_server
 from local.data_plane.load_balancer import LoadBalancerFollower
 from local.data_plane.looping import keep_running
 from local.data_plane.prometheus import prometheus_server
@@ -137,35 +137,14 @@ def main(argv: list[str] | None = None) -> int:
             return None if found is None else found.serving_urls
 
         stack.enter_context(serving_gateway(args.host, args.gateway_port, urls_of))
+        loops = [
+            loop
+            for region in regions
+            for loop in region_loops(environment, region, list(tasks[region].values()), haproxy)
+        ]
         threads = [
-            threading.Thread(
-                target=keep_running,
-                args=(partial(sync_all, list(by_color.values())), stop, TASKS_INTERVAL, region),
-            )
-            for region, by_color in tasks.items()
-        ]
-        threads += [
-            threading.Thread(
-                target=LoadBalancerFollower.for_environment(environment, region, haproxy.api).run,
-                args=(stop, WEIGHTS_INTERVAL),
-            )
-            for region in regions
-        ]
-        threads += [
-            threading.Thread(
-                target=keep_running,
-                args=(publisher.publish, stop, PUBLISH_INTERVAL, f"cloudwatch-metrics-{region}"),
-            )
-            for region in regions
-            if (publisher := AlbMetricsPublisher.for_environment(environment, region, haproxy.api))
-        ]
-        threads += [
-            threading.Thread(
-                target=keep_running,
-                args=(evaluator.evaluate, stop, EVALUATE_INTERVAL, f"alarms-{region}"),
-            )
-            for region in regions
-            if (evaluator := AlarmEvaluator.for_environment(environment, region))
+            threading.Thread(target=keep_running, args=(step, stop, interval, name))
+            for step, interval, name in loops
         ]
         for thread in threads:
             thread.start()
@@ -206,6 +185,28 @@ def region_tasks(environment: EnvironmentConfig) -> Iterator[dict[Color, ColorTa
     finally:
         for tasks in by_color.values():
             tasks.stop_all()
+
+
+Loop = tuple[Callable[[], object], float, str]
+"""A step the data plane repeats, every so many seconds, and its name in the log."""
+
+
+def region_loops(
+    environment: EnvironmentConfig, region: str, colors: list[ColorTasks], haproxy: Haproxy
+) -> list[Loop]:
+    """What runs for one region: its tasks following ECS, HAProxy following the router, the
+    ALB's metrics published, and the bake's alarms evaluated (the last two where the router is
+    an ALB and alarms are set)."""
+    follower = LoadBalancerFollower.for_environment(environment, region, haproxy.api)
+    loops: list[Loop] = [
+        (partial(sync_all, colors), TASKS_INTERVAL, f"tasks-{region}"),
+        (follower.sync, WEIGHTS_INTERVAL, follower.backend),
+    ]
+    if publisher := AlbMetricsPublisher.for_environment(environment, region, haproxy.api):
+        loops.append((publisher.publish, PUBLISH_INTERVAL, f"cloudwatch-metrics-{region}"))
+    if evaluator := AlarmEvaluator.for_environment(environment, region):
+        loops.append((evaluator.evaluate, EVALUATE_INTERVAL, f"alarms-{region}"))
+    return loops
 
 
 def sync_all(colors: list[ColorTasks]) -> None:
