@@ -159,11 +159,14 @@ def stop(process: subprocess.Popen[bytes], timeout: float = 10) -> None:
 
 
 @contextmanager
-def moto_server(port: int | None = None) -> Iterator[dict[str, str]]:
-    """moto's server on 127.0.0.1; yields the environment that points boto3 at it."""
+def moto_server(
+    port: int | None = None, env: Mapping[str, str] | None = None
+) -> Iterator[dict[str, str]]:
+    """moto's server on 127.0.0.1 (``env``: its settings, e.g. INITIAL_NO_AUTH_ACTION_COUNT);
+    yields the environment that points boto3 at it."""
     port = port or free_port()
     command = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
-    with background(f"moto-{port}", command, port=port):
+    with background(f"moto-{port}", command, port=port, env=env):
         yield {**MOTO_ENV, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
 
 
