@@ -64,6 +64,7 @@ from models.activities import (
 from models.config import EnvironmentConfig
 from models.deployment import Phase, State
 from models.observations import RouterWeights
+from tests.factories import ENVIRONMENT
 from tests.players import StayingPlayers
 from tests.workflows.compensation import after_switch, before_switch
 from tests.workflows.conftest import TEST_SERVER, register_search_attributes
@@ -376,12 +377,8 @@ async def test_a_rollback_during_the_drain(
         env = environment(
             resources,
             blue_url=url,
-            connections={
-                "url": "{color_url}/connections",
-                "version_header": "X-Game-Version",
-                "notify_url": "{color_url}/reconnect",
-            },
-            drain={"timeout": "2h", "poll_interval": "30s"},
+            connections=ENVIRONMENT["connections"],
+            drain=ENVIRONMENT["drain"],
         )
         handle = await deployments.start(env)
         await wait_for_phase(handle, Phase.DRAINING)

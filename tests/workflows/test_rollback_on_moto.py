@@ -33,6 +33,7 @@ from models.deployment import DeploymentRequest, DeploymentStatus, Phase, State
 from models.messages import ApproveRequest, RollbackRequest
 from models.observations import RouterWeights, task_definition_name
 from models.switch import SwitchRequest, SwitchResult
+from tests.factories import ENVIRONMENT
 from tests.players import StayingPlayers
 from tests.workflows.compensation import after_switch, before_switch
 from tests.workflows.driving import (
@@ -276,12 +277,8 @@ async def test_rollback_during_the_drain_puts_traffic_back_on_blue_with_its_play
     env = environment(
         resources,
         blue_url=blue_game.url,
-        connections={
-            "url": "{color_url}/connections",
-            "version_header": "X-Game-Version",
-            "notify_url": "{color_url}/reconnect",
-        },
-        drain={"timeout": "2h", "poll_interval": "30s"},
+        connections=ENVIRONMENT["connections"],
+        drain=ENVIRONMENT["drain"],
     )
     handle = await deployments.start(env)
     await wait_for_phase(handle, Phase.DRAINING)
