@@ -7,11 +7,12 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, Field
 
 from models.colors import Color
-from models.config import EnvironmentConfig, StrictModel
+from models.config import EnvironmentConfig
 from models.deployment_phase import Phase as Phase
 from models.deployment_phase import State as State
 from models.messages import UNKNOWN, Approval, RollbackRecord
 from models.observations import AlarmState, CheckResult, ConnectionCount, HealthObservation
+from models.strict import StrictModel
 
 # Versions and images end up in SSM, task definitions and HTTP headers: no spaces or shell
 # characters, so nothing downstream has to quote them.

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from models.config import StrictModel
 from models.deployment_phase import Phase
+from models.strict import StrictModel
 
 UNKNOWN = "unknown"
 """Who sent a message, or started a deployment, when nobody said."""

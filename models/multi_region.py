@@ -4,10 +4,11 @@ from typing import Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from models.config import EnvironmentConfig, StrictModel
+from models.config import EnvironmentConfig
 from models.deployment import DeploymentRequest, DeploymentStatus, Image, Version
 from models.deployment_phase import Phase, State
 from models.messages import UNKNOWN, Approval, RollbackRecord
+from models.strict import StrictModel
 
 
 class MultiRegionRequest(StrictModel):
