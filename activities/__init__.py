@@ -21,6 +21,7 @@ ALL_ACTIVITIES: list[Callable[..., Any]] = [
     ecs.scale_to_zero,
     traffic.read_router_weights,
     traffic.switch_traffic,
+    traffic.set_traffic_weights,
     connections.count_connections,
     connections.notify_reconnect,
     integration_checks.run_integration_checks,
