@@ -37,6 +37,15 @@ class Approval(BaseModel):
     at: datetime
 
 
+class StepApproval(Approval):
+    """An approval that let a traffic step go on to the next one."""
+
+    step: int
+    """The step it let go on, 1 for the first."""
+    percent: int
+    """The new color's share of the traffic at that step."""
+
+
 class RollbackRecord(BaseModel):
     """A rollback someone asked for, and the phase the deployment was in when it arrived."""
 

@@ -22,6 +22,7 @@ from models.activities import (
     ScaleToZeroInput,
     SetActiveColorInput,
     SetColorVersionInput,
+    SetWeightsInput,
     SsmInput,
     SwitchTrafficInput,
     UpdateServiceInput,
@@ -62,6 +63,8 @@ class FakeAws:
     alarms: dict[str, list[str]] = field(default_factory=dict)
     """Alarm name → states answered in turn (OK, ALARM, …); the last one repeats."""
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    splits: list[dict[Color, int]] = field(default_factory=list)
+    """Every set of weights the router was given, in order (switches and traffic steps)."""
     alarm_checks: int = 0
     health_checks: int = 0
     connection_checks: int = 0
@@ -79,6 +82,7 @@ class FakeAws:
             self.run_integration_checks,
             self.set_active_color,
             self.switch_traffic,
+            self.set_traffic_weights,
             self.notify_reconnect,
             self.count_connections,
             self.scale_to_zero,
@@ -179,7 +183,15 @@ class FakeAws:
     async def switch_traffic(self, arg: SwitchTrafficInput) -> RouterWeights:
         self._record("switch_traffic", arg)
         self.weights = {color: 100 if color == arg.to_color else 0 for color in COLORS}
+        self.splits.append(dict(self.weights))
         return RouterWeights(**self.weights)
+
+    @activity.defn(name="set_traffic_weights")
+    async def set_traffic_weights(self, arg: SetWeightsInput) -> RouterWeights:
+        self._record("set_traffic_weights", arg)
+        self.weights = {"blue": arg.weights.blue, "green": arg.weights.green}
+        self.splits.append(dict(self.weights))
+        return arg.weights
 
     @activity.defn(name="notify_reconnect")
     async def notify_reconnect(self, arg: ConnectionsInput) -> None:

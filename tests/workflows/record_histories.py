@@ -205,6 +205,36 @@ def scenarios() -> dict[str, Scenario]:
                 (Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="bob", comment="ok")),
             ],
         ),
+        # Traffic steps: a split per step, each held on a timer or for an approval, the alarms
+        # read beside them.
+        "linear_steps_baked": Scenario(
+            FakeAws(connections=[1, 0], alarms={"game-5xx": ["OK"]}),
+            deployment_request(
+                environment(bake=BAKE, traffic={"strategy": "linear", "percent": 30, "pause": "2m"})
+            ),
+        ),
+        "canary_alarm_rolled_back_at_step": Scenario(
+            FakeAws(alarms={"game-5xx": ["OK", "OK", "ALARM"]}),
+            deployment_request(
+                environment(bake=BAKE, traffic={"strategy": "ECSCanary10Percent15Minutes"})
+            ),
+        ),
+        "steps_rolled_back": Scenario(
+            FakeAws(),
+            deployment_request(
+                environment(traffic={"strategy": "steps", "steps": [10, 50, 100], "pause": "10m"})
+            ),
+            [(Phase.SWITCHING, "rollback", RollbackRequest(reason="desyncs", by="bob"))],
+        ),
+        "step_approval_timed_out_proceeded": Scenario(
+            FakeAws(),
+            deployment_request(
+                environment(
+                    approval={"timeout": "1h", "on_timeout": "proceed"},
+                    traffic={"strategy": "canary", "percent": 5, "pause": "1m", "approve_at": [5]},
+                )
+            ),
+        ),
     }
 
 
