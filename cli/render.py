@@ -75,6 +75,7 @@ def summary(status: DeploymentStatus) -> str:
         for color in COLORS:
             lines.append(f"  {color:<5} version: {version_change(status, color)}")
     lines.append(f"  phase reached: {phase_reached(status).value}")
+    lines.extend(_traffic_lines(status))
     if status.last_health:
         lines.append(f"  last health check: {status.last_health.reason}")
     if status.last_connections:
@@ -131,6 +132,20 @@ def _approval_lines(status: DeploymentStatus) -> list[str]:
     if status.require_approval:
         return ["  approval: required, not given"]
     return []
+
+
+def _traffic_lines(status: DeploymentStatus) -> list[str]:
+    traffic = status.traffic_text()
+    if traffic is None:
+        return []
+    lines = [f"  traffic: {traffic}"]
+    if status.awaiting_step_approval and status.state == State.RUNNING:
+        lines.append(f"  this step waits for approval: client.py approve {status.deployment_id}")
+    lines.extend(
+        f"  step {a.step} ({a.percent}%) approved by {a.by} at {at(a.at)}"
+        for a in status.step_approvals
+    )
+    return lines
 
 
 def _bake_lines(status: DeploymentStatus) -> list[str]:
