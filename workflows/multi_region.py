@@ -88,9 +88,9 @@ class MultiRegionDeployment:
 
     @workflow.update(name="approve")
     async def approve(self, request: ApproveRequest) -> MultiRegionStatus:
-        """Approve every region: those waiting now and those that will wait later."""
-        self._record_approval(request)
-        await self._release_ready_regions()
+        """Approve every region: those waiting now and those that will wait later; or, while
+        regions hold a traffic step that waits for approval, let those go on."""
+        await self._take_approval(request)
         return self._status
 
     @approve.validator
@@ -101,6 +101,17 @@ class MultiRegionDeployment:
     async def approve_signal(self, request: ApproveRequest) -> None:
         """The ``approve`` update as a signal: a refusal is recorded as a warning."""
         if ignored(self._status.warnings, "approve", request.by, self._approval_refusal(request)):
+            return
+        await self._take_approval(request)
+
+    async def _take_approval(self, request: ApproveRequest) -> None:
+        steps = self._regions_at_a_step_gate()
+        if steps:
+            forwarded = request.model_copy(
+                update={"comment": f"{request.comment} (via {self._status.deployment_id})".strip()}
+            )
+            for progress in steps:
+                await self._signal(progress, "approve", forwarded)
             return
         self._record_approval(request)
         await self._release_ready_regions()
@@ -126,6 +137,8 @@ class MultiRegionDeployment:
         status = self._status
         if status.state != State.RUNNING or self._rolling_back:
             return f"the deployment is ending ({self._stop_reason or status.state.value})"
+        if self._regions_at_a_step_gate():
+            return self_approval_refusal(self._four_eyes(), request.by, self._request.requested_by)
         if not status.require_approval:
             return "this deployment does not require approval"
         if status.approval is not None:
@@ -135,13 +148,15 @@ class MultiRegionDeployment:
                 f"{p.region} {p.status.phase.value}" for p in status.regions.values() if p.status
             )
             return f"not waiting for approval: no region is ready to switch yet ({phases or 'starting'})"
-        # One approval for every region: it must satisfy each region that asks for four eyes.
-        four_eyes = any(
+        return self_approval_refusal(self._four_eyes(), request.by, self._request.requested_by)
+
+    def _four_eyes(self) -> bool:
+        """One approval for every region: it must satisfy each region that asks for four eyes."""
+        return any(
             target.approval.require_different_approver
             for wave in self._request.waves
             for target in wave
         )
-        return self_approval_refusal(four_eyes, request.by, self._request.requested_by)
 
     def _record_approval(self, request: ApproveRequest) -> None:
         self._status.approval = Approval(by=request.by, comment=request.comment, at=workflow.now())
@@ -309,6 +324,17 @@ class MultiRegionDeployment:
         wave = self._status.current_wave
         regions = [p for p in self._status.regions.values() if p.wave == wave]
         return self._stop_reason is not None or all(_past_bake(p) for p in regions)
+
+    def _regions_at_a_step_gate(self) -> list[RegionProgress]:
+        """Regions holding a traffic step until someone approves it."""
+        return [
+            p
+            for p in self._running_regions()
+            if p.status is not None
+            and p.status.state == State.RUNNING
+            and p.status.awaiting_step_approval
+            and p.status.rollback is None
+        ]
 
     def _waiting_regions(self) -> list[RegionProgress]:
         return [p for p in self._status.regions.values() if p.at_gate()]
