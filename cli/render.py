@@ -193,6 +193,12 @@ def as_document(status: DeploymentStatus, **extra: Any) -> dict[str, Any]:
 
 def approved_line(status: DeploymentStatus) -> str:
     """What ``client.py approve`` prints once the deployment took the approval."""
+    step = status.step_approvals[-1] if status.step_approvals else None
+    if step and (status.approval is None or step.at >= status.approval.at):
+        return (
+            f"approved {status.deployment_id} as {step.by}: {status.target_color} goes on from"
+            f" step {step.step} ({step.percent}%)"
+        )
     by = status.approval.by if status.approval else "?"
     return (
         f"approved {status.deployment_id} as {by}: switching"

@@ -110,6 +110,8 @@ class MultiRegionStatus(BaseModel):
     switch_together: bool = False
     fail_fast: bool = True
     approval: Approval | None = None
+    step_approvals: list[Approval] = []
+    """Approvals of traffic steps passed on to the regions holding one; the comment names them."""
     rollback: RollbackRecord | None = None
     reason: str | None = None
     """Why it did not succeed: the first region that failed, or the rollback."""

@@ -110,8 +110,13 @@ class MultiRegionDeployment:
             forwarded = request.model_copy(
                 update={"comment": f"{request.comment} (via {self._status.deployment_id})".strip()}
             )
+            regions = ", ".join(p.region for p in steps)
+            self._status.step_approvals.append(
+                Approval(by=request.by, comment=f"traffic step of {regions}", at=workflow.now())
+            )
             for progress in steps:
                 await self._signal(progress, "approve", forwarded)
+            self._update_details()
             return
         self._record_approval(request)
         await self._release_ready_regions()

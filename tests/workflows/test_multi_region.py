@@ -19,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from cli.render_regions import approved_line
 from models.deployment import DeploymentStatus, Phase, State
 from models.messages import ApproveRequest, RollbackRequest
 from models.multi_region import MultiRegionRequest, MultiRegionStatus
@@ -256,6 +257,12 @@ async def test_a_traffic_step_approval_on_the_parent_lets_every_region_at_that_s
 
     assert status.state == State.SUCCEEDED
     assert status.approval is None  # not an approval to switch: none was asked for
+    assert [(a.by, a.comment) for a in status.step_approvals] == [
+        ("alice", f"traffic step of {WEST}, {EAST}")
+    ]
+    assert approved_line(status) == (
+        f"approved {handle.id} as alice: the traffic step of {WEST}, {EAST} goes on"
+    )
     for r in (WEST, EAST):
         approvals = region(status, r).step_approvals
         assert [(a.step, a.percent, a.by) for a in approvals] == [(1, 10, "alice")]
