@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from models.analysis import AnalysisConfig
 from models.colors import Color
 from models.durations import Duration
 from models.errors import ConfigError, one_line
@@ -253,6 +254,8 @@ class EnvironmentConfig(StrictModel):
     integration_checks: list[IntegrationCheck] = Field(default_factory=list)
     traffic: TrafficConfig = TrafficConfig()
     """How the traffic moves to the new color: all at once (the default) or in steps."""
+    analysis: AnalysisConfig = AnalysisConfig()
+    """Metrics that judge the new version while it gets traffic (models/analysis.py)."""
 
     @model_validator(mode="after")
     def _router_needs(self) -> Self:
@@ -267,6 +270,7 @@ class EnvironmentConfig(StrictModel):
         )
         if any(COLOR_URL in u for u in uses_color_url) and not (self.blue.url and self.green.url):
             raise ValueError(f"blue.url and green.url are required where a URL uses {COLOR_URL}")
+        self.analysis.check_environment(self)
         return self
 
     @model_validator(mode="after")
