@@ -8,7 +8,7 @@ policies retry everything else with backoff.
 from collections.abc import Callable
 from typing import Any
 
-from activities import alarms, connections, ecs, integration_checks, ssm, traffic
+from activities import alarms, analysis, connections, ecs, integration_checks, ssm, traffic
 
 ALL_ACTIVITIES: list[Callable[..., Any]] = [
     ssm.read_color_state,
@@ -26,5 +26,6 @@ ALL_ACTIVITIES: list[Callable[..., Any]] = [
     connections.notify_reconnect,
     integration_checks.run_integration_checks,
     alarms.read_alarm_states,
+    analysis.measure_metric,
 ]
 """Everything the worker registers."""
