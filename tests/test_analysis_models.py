@@ -27,7 +27,7 @@ from models.analysis import (
     placeholders_in,
     target_group_dimension,
 )
-from models.config import load_config
+from models.config import DeployConfig, load_config
 from models.errors import ConfigError
 from tests.factories import ENVIRONMENT, environment
 
@@ -82,7 +82,7 @@ def metric_toml(*lines: str, provider: str = "cloudwatch", name: str = "target-5
 WITH_URL = '\n[environments.prod.analysis]\nprometheus_url = "http://prometheus.internal:9090"\n'
 
 
-def load(tmp_path: Path, text: str) -> Any:
+def load(tmp_path: Path, text: str) -> DeployConfig:
     path = tmp_path / "deploy.toml"
     path.write_text(text)
     return load_config(path)
@@ -110,6 +110,28 @@ def test_both_providers_load_from_the_file(tmp_path: Path) -> None:
     assert (cloudwatch.query.namespace, cloudwatch.query.stat) == ("AWS/ApplicationELB", "Sum")
     assert cloudwatch.query.request_metric == "RequestCount"
     assert (cloudwatch.failure_limit, cloudwatch.inconclusive_limit) == (1, 2)
+
+
+def documented_examples() -> list[str]:
+    """The TOML examples of docs/configuration.md's analysis section, in order."""
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    section = page.split("### `[environments.<name>.analysis]`", 1)[1].split("\n### ", 1)[0]
+    return re.findall(r"^```toml\n(.*?)^```", section, re.MULTILINE | re.DOTALL)
+
+
+def test_the_documented_examples_are_valid(tmp_path: Path) -> None:
+    examples = documented_examples()
+
+    config = load(tmp_path, EXAMPLE + "".join(examples)).environment("prod")
+
+    assert len(examples) == 3
+    assert [m.name for m in config.analysis.metrics] == ["error-rate", "target-5xx-rate", "latency"]
+    assert [m.provider for m in config.analysis.metrics] == [
+        "prometheus",
+        "cloudwatch",
+        "cloudwatch",
+    ]
+    assert config.analysis.prometheus_url == "http://127.0.0.1:9090"
 
 
 def test_the_defaults() -> None:
@@ -397,8 +419,8 @@ def test_measure_input_of_an_environment() -> None:
     }
 
 
-def test_activity_input_and_tallies_go_through_temporal_s_converter() -> None:
-    config = load_config_text(EXAMPLE + PROMETHEUS + CLOUDWATCH)
+def test_activity_input_and_tallies_go_through_temporal_s_converter(tmp_path: Path) -> None:
+    config = load(tmp_path, EXAMPLE + PROMETHEUS + CLOUDWATCH).environment("prod")
     tally = MetricTally.of(config.analysis.metrics[1])
     tally.add(judge(config.analysis.metrics[1], seen(0.5, 200)))
     converter = pydantic_data_converter.payload_converter
@@ -411,13 +433,6 @@ def test_activity_input_and_tallies_go_through_temporal_s_converter() -> None:
         [payload] = converter.to_payloads([value])
         assert isinstance(payload, Payload)
         assert converter.from_payloads([payload], [kind]) == [value]
-
-
-def load_config_text(text: str) -> Any:
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as directory:
-        return load(Path(directory), text).environment("prod")
 
 
 # --- the verdict on one measurement --------------------------------------------------------------
