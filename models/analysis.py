@@ -453,6 +453,12 @@ class Measurement(StrictModel):
     detail: str = ""
     """How the value was read, or why there is none: ``the query returned NaN``."""
 
+    @field_validator("value", "requests")
+    @classmethod
+    def _finite_or_none(cls, value: float | None) -> float | None:
+        """NaN and ±Inf are no data: kept as None, which JSON can carry."""
+        return value if value is None or math.isfinite(value) else None
+
 
 Verdict = Literal["passed", "failed", "inconclusive"]
 

@@ -479,6 +479,8 @@ def test_below_min_fails_and_at_min_passes() -> None:
 
 @pytest.mark.parametrize("value", [None, math.nan, math.inf, -math.inf])
 def test_no_data_is_inconclusive_never_a_pass(value: float | None) -> None:
+    assert seen(value, value).value is None
+    assert seen(value, value).requests is None
     result = judge(metric(), seen(value, 412))
     assert (result.verdict, result.reason) == (
         "inconclusive",
