@@ -139,6 +139,7 @@ def _traffic_lines(status: DeploymentStatus) -> list[str]:
     if traffic is None:
         return []
     lines = [f"  traffic: {traffic}"]
+    lines += [f"  analysis: {line}" for line in status.analysis_lines()]
     if status.awaiting_step_approval and status.state == State.RUNNING:
         lines.append(f"  this step waits for approval: client.py approve {status.deployment_id}")
     lines.extend(

@@ -15,6 +15,8 @@ def one_region(status: DeploymentStatus, now: datetime) -> list[str]:
     traffic = status.traffic_text()
     if traffic and status.phase == Phase.SWITCHING:
         lines.append(f"  traffic: {traffic}")
+    if status.state == State.RUNNING:
+        lines += [f"  analysis: {line}" for line in status.analysis_lines()]
     if status.last_health:
         lines.append(f"  health: {_health(status)}")
     if status.last_connections:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from models.analysis import MetricTally
 from models.colors import Color, other_color
 from models.config import EnvironmentConfig
 from models.deployment_phase import Phase as Phase
@@ -143,6 +144,8 @@ class DeploymentStatus(BaseModel):
     awaiting_step_approval: bool = False
     """The current step waits for the ``approve`` message, not for a timer."""
     step_approvals: list[StepApproval] = []
+    analysis: list[MetricTally] = []
+    """Each analysis metric's verdicts so far and its latest result."""
     bake_until: datetime | None = None
     alarm_checks: int = 0
     last_alarms: list[AlarmState] = []
@@ -170,3 +173,10 @@ class DeploymentStatus(BaseModel):
             wait = "waiting for approval" if self.awaiting_step_approval else "holding"
             step += f", {wait} until {self.step_until:%H:%M:%S} UTC"
         return f"{shares} ({step})"
+
+    def analysis_lines(self) -> list[str]:
+        """Each analysis metric's tally and latest verdict, a line each."""
+        return [
+            tally.summary() + (f"; last: {tally.last.reason}" if tally.last else "")
+            for tally in self.analysis
+        ]

@@ -262,6 +262,8 @@ class BlueGreenDeployment:
         await self._wait_for_approval()
         await self._switch_traffic()
         await self._bake()
+        await self._analysis.until_passing()
+        await self._analysis.stop()
         if not self._request.shutdown_inactive_cluster:
             return
         await self._drain_old_connections()
@@ -406,6 +408,8 @@ class BlueGreenDeployment:
         await self._aws.set_active(new)
         await self._route_all_to(new, CALL_RETRY)
         self._status.traffic_step = len(self._status.traffic_plan)
+        self._analysis.watch_metrics(self._env, new)
+        self._analysis.mark()
         conns = self._env.connections
         if conns and conns.notify_url:
             # Best effort: players still leave when their game ends; the drain timeout bounds it.
@@ -498,6 +502,7 @@ class BlueGreenDeployment:
         switch has started, putting the old color back in service is a rollback.
         """
         self._restoring = True
+        await self._analysis.stop()
         report = FailureReport(
             phase=self._status.phase, reason=failure.reason, error_type=failure.error_type
         )

@@ -38,6 +38,7 @@ def describe(status: DeploymentStatus, now: datetime) -> str:
         f"- step {a.step} ({a.percent}%) approved by {a.by} at {a.at:%H:%M:%S} UTC"
         for a in status.step_approvals
     ]
+    lines += [f"- analysis: {line}" for line in status.analysis_lines()]
     if status.last_health:
         lines.append(f"- health: {status.last_health.reason} ({checks(status.health_checks)})")
     if status.integration_results:

@@ -25,3 +25,12 @@ RESTORE_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=60),
     maximum_attempts=20,
 )
+
+# A metric measurement is a read repeated every interval: one that fails counts as inconclusive
+# and the next interval tries again, so it must not back off for minutes first.
+MEASURE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=2,
+)

@@ -2,7 +2,8 @@
 then a larger one, until the last step sends it all (``[environments.<env>.traffic]``).
 
 Each step sets the router's weights, then pauses on a durable timer or waits for the
-``approve`` message, while the bake's alarms are read beside it (workflows/analysis.py). Until
+``approve`` message, while the bake's alarms are read and the analysis metrics measured beside
+it (workflows/analysis.py); it ends once every metric passed since the step began. Until
 the last step SSM keeps the old color as the active one: the old color still serves most of
 the traffic, and a rollback only has to put the weights back.
 """
@@ -52,7 +53,11 @@ class TrafficSteps:
         try:
             for step, percent in enumerate(plan[:-1], start=1):
                 await self._set(step, percent, new)
+                # Judged from its first traffic on; each step by what it measured itself.
+                self._analysis.watch_metrics(self._env, new)
+                self._analysis.mark()
                 await self._hold(step, percent, new)
+                await self._analysis.until_passing()
         finally:
             await self._analysis.stop_alarms()
         self._status.step_until = None

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from cli.render import summary
+from models.analysis import MetricResult, MetricTally
 from models.deployment import DeploymentStatus, FailureReport, Phase, PhaseEntry, State
 from models.messages import Approval, RollbackRecord
 from models.observations import (
@@ -178,3 +179,28 @@ def test_a_traffic_step_shows_the_split_the_step_and_how_to_approve_it() -> None
     )
     assert "green 10%, blue 90% (step 1 of 3, holding until 12:05:00 UTC)" in describe(holding, NOW)
     assert "waiting for approval" not in describe(holding, NOW)
+
+
+def test_the_analysis_shows_each_metric_s_tally_and_latest_verdict() -> None:
+    tally = MetricTally(metric="error-rate", measurements=3, passes=2, inconclusive=1)
+    tally.last = MetricResult(
+        metric="error-rate",
+        verdict="passed",
+        value=0.01,
+        requests=412,
+        measured_at=NOW,
+        reason="error-rate 0.01 <= max 0.05 (412 requests)",
+    )
+    judged = status(
+        Phase.BAKING,
+        active_color_before="blue",
+        target_color="green",
+        traffic_split={"blue": 0, "green": 100},
+        analysis=[tally],
+    )
+    line = (
+        "analysis: error-rate: 3 measured, 2 passed, 0 failed, 1 inconclusive;"
+        " last: error-rate 0.01 <= max 0.05 (412 requests)"
+    )
+    assert f"- {line}" in describe(judged, NOW)
+    assert f"  {line}" in summary(judged)
