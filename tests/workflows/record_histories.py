@@ -49,6 +49,20 @@ BAKE = {"duration": "10m", "poll_interval": "1m", "alarms": ["game-5xx"]}
 LONG_BAKE = {"duration": "1h", "poll_interval": "15s", "alarms": ["game-5xx"]}
 LONG_DRAIN = {"timeout": "48h", "poll_interval": "30s"}
 SHORT_HEALTH = {"timeout": "5m", "poll_interval": "15s"}
+CANARY = {"strategy": "canary", "percent": 10, "pause": "2m"}
+ANALYSIS = {
+    "prometheus_url": "http://prometheus:9090",
+    "metrics": [
+        {
+            "name": "error-rate",
+            "provider": "prometheus",
+            "query": 'sum(rate(errors{color="{color}"}[{window}]))',
+            "max": 0.05,
+            "interval": "30s",
+            "inconclusive_limit": 3,
+        }
+    ],
+}
 # Two waves over three regions; each region's colors have their own URLs.
 REGIONS = environment(
     waves=[["us-west-2"], ["us-east-1", "eu-west-1"]],
@@ -234,6 +248,16 @@ def scenarios() -> dict[str, Scenario]:
                     traffic={"strategy": "canary", "percent": 5, "pause": "1m", "approve_at": [5]},
                 )
             ),
+        ),
+        # Metric analysis: measured from the first step through the bake, a step ending only
+        # after a pass; a failed measurement rolls back.
+        "canary_analysis_passed": Scenario(
+            FakeAws(metrics={"error-rate": [None, 0.01]}, alarms={"game-5xx": ["OK"]}),
+            deployment_request(environment(bake=BAKE, traffic=CANARY, analysis=ANALYSIS)),
+        ),
+        "canary_analysis_rolled_back": Scenario(
+            FakeAws(metrics={"error-rate": [0.01, 0.3]}),
+            deployment_request(environment(traffic=CANARY, analysis=ANALYSIS)),
         ),
     }
 
