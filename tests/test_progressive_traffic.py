@@ -1,5 +1,6 @@
 """Traffic steps on the live data plane: at each step HAProxy splits real requests as the router
-says, and players never notice the steps.
+says, and players never notice the steps; a bad version is caught by the analysis (Prometheus
+scraping HAProxy) at its first step and rolled back without a session cut on the old color.
 
 Each step waits for approval here, so the test decides how long a step lasts: long enough for
 at least MIN_REQUESTS requests through HAProxy, counted by its own per-server counters.
@@ -42,6 +43,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         ui_port=None,
         players=0,
         config_path=tmp_path_factory.mktemp("progressive") / "deploy.toml",
+        analysis=True,
     ) as s:
         yield s
 
@@ -145,3 +147,45 @@ def share_of(stack: LocalStack, color: Color, requests: int) -> float:
     after = region_traffic(api, REGION).colors
     got = {c: after[c].requests - before[c].requests for c in after}
     return 100 * got[color] / sum(got.values())
+
+
+def test_a_bad_canary_is_rolled_back_at_its_first_step_without_cutting_the_old_color(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    old = active_color(stack)
+    new = other_color(old)
+    config = with_traffic(
+        stack, tmp_path / "deploy.toml", 'strategy = "canary"\npercent = 10\npause = "1m"'
+    )
+    deployment_id = f"deploy-game-{stack.environment}"
+    args = stack.deploy_args("3-errors20", "game:3-errors20", "--wait")
+    args[args.index("--config") + 1] = str(config)
+    settings = LoadSettings(
+        url=stack.data_plane.players[REGION],
+        players=12,
+        game_seconds=1.5,
+        requests_per_second=400,
+        seconds=120,
+    )
+    with measured(stack.data_plane, {REGION: settings}, f"bad-canary-{free_port()}") as seen:
+        code = stack.run_client(*args)
+        time.sleep(2)  # traffic after the rollback: all of it on the old color again
+
+    assert code != 0
+    final = status_of(stack, deployment_id)
+    assert final.report is not None
+    assert final.report.error_type == "AnalysisFailed", final.report
+    assert "error-rate" in final.report.reason and "> max 0.05" in final.report.reason
+    assert final.report.phase.value == "switching"
+    assert final.step_approvals == [] and final.traffic_plan == [10, 100]
+    assert final.report.compensation[0] == f"traffic back to {old}"
+    assert active_color(stack) == old  # SSM never named the canary
+    report = seen.report
+    assert report is not None
+    print(f"bad canary: {report.line()}; cut on {report.cut_on}")
+    assert report.cut_on[old] == 0, report.cut_on
+    assert 0 < report.failed < report.requests * 0.1 / 2, report.line()
+    assert report.connection_errors == report.response_errors == report.retried == 0
+    last_seconds = seen.loads[REGION].timeline[-1:]
+    assert all(set(second.ok) <= {old} and not second.failed for second in last_seconds)
+    assert new not in {c for s in last_seconds for c in s.ok}
