@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from models.long_wait import HealthWaitInput
     from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
     from models.observations import RouterWeights, task_definition_name
-    from workflows import search_attributes
+    from workflows import lease, search_attributes
     from workflows.analysis import Analysis
     from workflows.aws_steps import AwsSteps
     from workflows.calls import Calls, Interrupted, StepFailed
@@ -222,11 +222,24 @@ class BlueGreenDeployment:
     @workflow.run
     async def run(self, request: DeploymentRequest) -> DeploymentStatus:
         """Run the whole sequence; see the class docstring for how it ends."""
+        held = await lease.take(request.service, request.environment)
+        if held.refusal is not None:
+            raise self._refused(f"refused: {held.refusal}")
         try:
             return await self._run_to_the_end()
         finally:
             # A multi-region parent must hear how this region ended before the child closes.
             await asyncio.gather(*self._reports)
+            await held.release()
+
+    def _refused(self, reason: str) -> ApplicationError:
+        """Another operation holds the lease: end failed, having read and changed nothing."""
+        self._status.state = State.FAILED
+        self._status.report = FailureReport(
+            phase=self._status.phase, reason=reason, error_type="LeaseHeld"
+        )
+        self._enter(Phase.DONE)
+        return ApplicationError(reason, self._status, type="DeploymentFailed", non_retryable=True)
 
     async def _run_to_the_end(self) -> DeploymentStatus:
         self._enter(Phase.SETTING_UP)

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from models.deployment import DeploymentStatus, Phase, State
     from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
     from models.multi_region import MultiRegionRequest, MultiRegionStatus, RegionProgress
-    from workflows import search_attributes
+    from workflows import lease, search_attributes
     from workflows.deployment import BlueGreenDeployment
     from workflows.multi_region_details import describe_regions, overall_phase
     from workflows.refusals import ignored, reject, self_approval_refusal
@@ -187,6 +187,14 @@ class MultiRegionDeployment:
     @workflow.run
     async def run(self, request: MultiRegionRequest) -> MultiRegionStatus:
         """Run the waves; see the class docstring for how it ends."""
+        held = await lease.take(request.service, request.environment)
+        if held.refusal is not None:
+            # No region has started: it ends failed, having read and changed nothing.
+            self._status.reason = f"refused: {held.refusal}"
+            return self._finish()
+        return await held.held_during(self._run_waves(request))
+
+    async def _run_waves(self, request: MultiRegionRequest) -> MultiRegionStatus:
         ended: list[asyncio.Task[None]] = []
         for index, wave in enumerate(request.waves):
             if self._stop_reason:
