@@ -50,7 +50,7 @@ def measure_metric(arg: MeasureInput) -> Measurement:
     number of requests where the metric counts them; ``value`` None when there is no data."""
     now = datetime.now(UTC)
     try:
-        values = arg.placeholder_values()
+        values = arg.placeholder_values(now)
     except ValueError as err:
         raise query_error(f"{arg.metric.name}: {err}") from None
     if isinstance(arg.metric.query, CloudWatchQuery):
@@ -174,7 +174,7 @@ def _field(body: str, name: str) -> str | None:
 def _cloudwatch(
     arg: MeasureInput, query: CloudWatchQuery, values: dict[str, str], now: datetime
 ) -> Measurement:
-    window = arg.metric.window
+    window = arg.window_at(now)
     dimensions: list[DimensionTypeDef] = [
         {"Name": name, "Value": _expand(arg, value, values)}
         for name, value in query.dimensions.items()
@@ -201,7 +201,7 @@ def _cloudwatch(
                     "MetricName": metric,
                     "Dimensions": dimensions,
                 },
-                "Period": int(window.total_seconds()),
+                "Period": int(arg.metric.window.total_seconds()),
                 "Stat": stat,
             },
             "ReturnData": True,

@@ -83,6 +83,7 @@ class Watch:
         self._before = self._errors()
         self.first_error: float | None = None
         self.back: float | None = None
+        self.problem = "none"
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -104,18 +105,26 @@ class Watch:
     def _weighted(self) -> bool:
         for server in self._api.servers(backend_name(REGION)):
             parsed = parse_server_name(server.name)
-            if parsed and parsed[0] == self._new and server.weight > 0:
+            # A server draining or in maintenance takes nothing new, whatever its weight.
+            ready = server.admin_state == "ready" and server.weight > 0
+            if parsed and parsed[0] == self._new and ready:
                 return True
         return False
 
     def _run(self) -> None:
         while not self._stop.is_set() and self.back is None:
             now = time.monotonic()
-            if self.first_error is None and self.errors() > 0:
-                self.first_error = now
-            elif self.first_error is not None and not self._weighted():
-                self.back = now
+            try:
+                if self.first_error is None and self.errors() > 0:
+                    self.first_error = now
+                elif self.first_error is not None and not self._weighted():
+                    self.back = now
+            except Exception as err:  # a read that failed: the next one decides
+                self.problem = f"{type(err).__name__}: {err}"
             time.sleep(WATCH_EVERY)
+
+    def __str__(self) -> str:
+        return f"first 5xx at {self.first_error}, back at {self.back}, last problem: {self.problem}"
 
 
 async def prepare(run: Run) -> dict[str, Measure]:
@@ -152,13 +161,17 @@ async def prepare(run: Run) -> dict[str, Measure]:
             ):
                 handle = await deployment_kinds.start(client, request, task_queue())
                 status = await ended_status(handle, DeploymentStatus)
-                wait_until(lambda: watch.back is not None, 30, "HAProxy off the new color")
+                problems = rolled_back_problems(status, env, old)
+                if not problems:
+                    wait_until(
+                        lambda: watch.back is not None, 30, f"HAProxy off the new color ({watch})"
+                    )
             wall = time.perf_counter() - began
+            if problems:
+                why = status.report.reason if status.report else "no report"
+                raise RuntimeError(f"{kind}, version {version}: {'; '.join(problems)} ({why})")
             report = seen.report
             assert report is not None
-            problems = rolled_back_problems(status, env, old)
-            if problems:
-                raise RuntimeError(f"{kind}, version {version}: {'; '.join(problems)}")
             assert watch.first_error is not None and watch.back is not None
             figures: Figures = {
                 "wall": wall,

@@ -411,6 +411,18 @@ class MeasureInput(StrictModel):
     prometheus_url: str | None = None
     listener_arn: str | None = None
     """The alb router's listener: ``{load_balancer}`` is its load balancer."""
+    not_before: datetime | None = None
+    """Look back no further than this: when the color got its traffic in this deployment. What
+    it served before (a bad version rolled back a moment ago, on the same target group and the
+    same servers' series) is not this version's to answer for."""
+
+    def window_at(self, now: datetime) -> timedelta:
+        """The metric's window, cut short at ``not_before``: whole seconds, at least 1."""
+        window = self.metric.window
+        if self.not_before is None:
+            return window
+        since = math.ceil((now - self.not_before).total_seconds())
+        return min(window, timedelta(seconds=max(since, 1)))
 
     @classmethod
     def of(
@@ -427,12 +439,14 @@ class MeasureInput(StrictModel):
             listener_arn=config.router.listener_arn if config.router.kind == "alb" else None,
         )
 
-    def placeholder_values(self) -> dict[str, str]:
-        """Each placeholder's value for this measurement; those without one are left out."""
+    def placeholder_values(self, now: datetime | None = None) -> dict[str, str]:
+        """Each placeholder's value for a measurement at ``now`` (``{window}``: ``window_at``;
+        the whole window without ``now``); those without one are left out."""
+        window = self.window_at(now) if now is not None else self.metric.window
         values = {
             "color": self.color,
             "region": self.region,
-            "window": promql_duration(self.metric.window),
+            "window": promql_duration(window),
         }
         if self.target_group_arn:
             values["target_group"] = target_group_dimension(self.target_group_arn)

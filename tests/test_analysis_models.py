@@ -419,6 +419,21 @@ def test_measure_input_of_an_environment() -> None:
     }
 
 
+def test_the_window_looks_back_no_further_than_the_color_s_first_traffic() -> None:
+    metric = AnalysisMetric(
+        name="error-rate", provider="prometheus", query="x[{window}]", max=0.05, window="30s"
+    )
+    began = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    arg = MeasureInput(region="us-west-2", metric=metric, color="green", not_before=began)
+
+    assert arg.window_at(began + timedelta(seconds=0.2)) == timedelta(seconds=1)
+    assert arg.window_at(began + timedelta(seconds=7.3)) == timedelta(seconds=8)
+    assert arg.window_at(began + timedelta(minutes=5)) == timedelta(seconds=30)
+    assert arg.placeholder_values(began + timedelta(seconds=12))["window"] == "12s"
+    whole = arg.model_copy(update={"not_before": None})
+    assert whole.window_at(began + timedelta(seconds=3)) == timedelta(seconds=30)
+
+
 def test_activity_input_and_tallies_go_through_temporal_s_converter(tmp_path: Path) -> None:
     config = load(tmp_path, EXAMPLE + PROMETHEUS + CLOUDWATCH).environment("prod")
     tally = MetricTally.of(config.analysis.metrics[1])

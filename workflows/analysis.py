@@ -46,14 +46,18 @@ class Analysis:
         """Why the new color must not keep its traffic; None while nothing says so."""
 
     def watch_metrics(self, env: EnvironmentConfig, color: Color) -> None:
-        """Measure each of ``env``'s analysis metrics of ``color`` every interval, until
-        ``stop``; once started, a second call changes nothing."""
+        """Measure each of ``env``'s analysis metrics of ``color`` every interval, over no more
+        than the time since now (its first traffic), until ``stop``; once started, a second
+        call changes nothing."""
         if self._metric_loops:
             return
         for metric in env.analysis.metrics:
             tally = MetricTally.of(metric)
             self._status.analysis.append(tally)
-            request = MeasureInput.of(env, metric, color)
+            # What the color served before this deployment's traffic is not judged.
+            request = MeasureInput.of(env, metric, color).model_copy(
+                update={"not_before": workflow.now()}
+            )
             self._metric_loops.append(self._start(self._measure(metric, request, tally)))
 
     def mark(self) -> None:

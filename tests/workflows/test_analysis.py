@@ -67,6 +67,8 @@ async def test_a_passing_canary_is_measured_at_its_step_and_through_the_bake(
     assert 6 <= measured_before(aws, "set_active_color") <= 7
     measured = [a for n, a in aws.calls if n == "measure_metric"]
     assert {(a.color, a.region) for a in measured} == {("green", "us-west-2")}
+    # Each looks back no further than green's first traffic: one moment for all of them.
+    assert len({a.not_before for a in measured}) == 1 and measured[0].not_before is not None
     assert measured_before(aws, "scale_to_zero") == tally.measurements
 
 
