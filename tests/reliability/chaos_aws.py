@@ -2,11 +2,14 @@
 
 One ``Schedule`` per run draws everything random about it from ``random.Random(seed)``: the
 configuration, when the new color turns healthy, the connection counts and alarm states over
-time, which activity calls fail and how, and which messages arrive when. A ``ChaosWorld`` (a
-FakeAws) plays that schedule and, after every activity it executes, checks the invariants on its
-model of the world, recording violations instead of raising them: a raise inside an activity
-would only become one more failure for the workflow to handle. ``ChaosAws`` serves many worlds
-behind one set of activities, so one worker runs a whole batch of deployments at once.
+time, which activity calls fail and how, and which messages arrive when; its AWS side (the waits'
+settings, what the checks see, the faults) is a ``RegionChaos``, which a multi-region run draws
+once per region. A ``ChaosWorld`` (a FakeAws: one region's AWS) plays that schedule and, after
+every activity it executes, checks the invariants on its model of the world, recording
+violations instead of raising them: a raise inside an activity would only become one more
+failure for the workflow to handle. A ``ChaosRun`` is one deployment: its top-level workflow
+and its regions' worlds. ``ChaosAws`` serves many runs behind one set of activities, so one
+worker runs a whole batch of deployments at once.
 
 Invariants:
 
@@ -16,8 +19,8 @@ Invariants:
 (b) the old color is never scaled down before the new one serves all traffic and the bake has
     passed;
 (c) a failed or rolled-back deployment ends with traffic, SSM, desired counts and both colors'
-    task definitions as they were, so that ECS runs what SSM says (checked on the final state
-    by the test, with ``ChaosWorld.before``).
+    task definitions as they were, so that ECS runs what SSM says, having restored by the rule
+    of the phase it stopped in (checked on the final state, ``ChaosWorld.end_state_problems``).
 """
 
 import asyncio
@@ -40,18 +43,22 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from models.colors import COLORS, Color, other_color
-from models.deployment import DeploymentRequest, DeploymentStatus, Phase
+from models.config import EnvironmentConfig
+from models.deployment import DeploymentRequest, DeploymentStatus, Phase, State
 from models.messages import ApproveRequest, RollbackRequest
 from tests.factories import ENVIRONMENT, deployment_request, environment
+from tests.workflows.compensation import after_switch, before_switch
 from tests.workflows.fake_aws import FakeAws
 
 T = TypeVar("T")
 MessageKind = Literal["approve", "rollback"]
 Fault = Literal["transient", "fatal", "lost"]
 
-# Runs are told apart by this token in their resource names, not by workflow ID: activities of a
-# child workflow (health, bake, drain) carry the child's ID, but their inputs name the run's.
-_TOKEN = re.compile(r"chaos-(\d+)-")
+# Worlds are told apart by this token in their resource names, not by workflow ID: activities of
+# a child workflow (health, bake, drain) carry the child's ID, but their inputs name the run's.
+# A one-region run's token is ``chaos-<seed>-``; a multi-region run ``chaos-m<seed>-`` has a
+# world per region, ``chaos-m<seed>r<index>-``. Workflow IDs carry the run's token.
+_TOKEN = re.compile(r"chaos-([0-9a-z]+)-")
 
 # CALL_RETRY allows 8 attempts: a transient fault on the first 3 always leaves the retry room.
 _TRANSIENT_ATTEMPTS = 3
@@ -66,6 +73,23 @@ _QUIET_LIMIT_SECONDS = 5.0
 # Real time for a workflow task to reach the server once a query shows its effect.
 _SETTLE_SECONDS = 0.3
 
+READS = frozenset(
+    {
+        "read_router_weights",
+        "read_task_definition",
+        "check_health",
+        "run_integration_checks",
+        "read_alarm_states",
+        "count_connections",
+        "measure_metric",
+    }
+)
+"""The activities a rollback abandons (cancels) while they run: the workflow calls them
+``read_only``."""
+
+_ADVISORY = frozenset({"notify_reconnect", "count_connections"})
+"""Calls whose failure is only a warning: the deployment goes on."""
+
 
 @dataclass(frozen=True)
 class Message:
@@ -73,36 +97,36 @@ class Message:
 
     kind: MessageKind
     at_call: int | None = None
-    """Sent at the first quiet point from this activity call of the run on (0-based, attempts
+    """Sent at the first quiet point from this activity call of the world on (0-based, attempts
     counted), the clock held meanwhile (see ``ChaosWorld._hold_clock_and_send``)."""
     in_phase: Phase | None = None
-    """Sent once the workflow waits in this phase; the clock is held until then (see
+    """Sent once the world's deployment waits in this phase; the clock is held until then (see
     ``ChaosWorld._hold_clock_for``)."""
+    to_parent: bool = False
+    """Sent to the multi-region parent rather than to the world's own (region's) deployment."""
 
     def describe(self) -> str:
-        """E.g. "rollback at call 7" or "approve in awaiting_approval"."""
+        """E.g. "rollback at call 7" or "approve to the parent in awaiting_approval"."""
         where = f"at call {self.at_call}" if self.at_call is not None else f"in {self.in_phase}"
-        return f"{self.kind} {where}"
+        return f"{self.kind}{' to the parent' if self.to_parent else ''} {where}"
 
 
 def _pick(rng: random.Random, choices: list[T]) -> T:
     return choices[rng.randrange(len(choices))]
 
 
-class Schedule:
-    """Everything random about one run, drawn from ``random.Random(seed)``.
+class RegionChaos:
+    """The AWS side of one region's deployment under chaos, drawn from ``rng``: the waits'
+    settings, when the new color turns healthy, the integration checks, connection counts and
+    alarm states, and the faults of its activity calls.
 
-    The configuration is drawn at once; the per-call faults come from a second generator seeded
-    by the first, in the order the run makes its calls, so a seed replays the same run.
+    Its resources are named with ``token``, which tells its world apart. The per-call faults
+    come from a generator of their own (``seed_faults``), drawn in the order the region makes
+    its calls.
     """
 
-    def __init__(self, seed: int) -> None:
-        rng = random.Random(seed)
-        self.seed = seed
-        self.token = f"chaos-{seed}-"
-        self.switch_active_cluster = rng.random() > 0.05
-        self.shutdown_inactive_cluster = rng.random() > 0.1
-        self.require_approval = rng.random() < 0.35
+    def __init__(self, rng: random.Random, token: str) -> None:
+        self.token = token
         self.approval = {
             "timeout": _pick(rng, ["1h", "6h"]),
             "on_timeout": _pick(rng, ["abort", "proceed"]),
@@ -144,37 +168,37 @@ class Schedule:
         self.fatal_rate = _pick(rng, [0.0, 0.0, 0.02, 0.05])
         self.lost_rate = _pick(rng, [0.0, 0.05])
         # Rarely a restoring step fails for good too: production cannot be put back then, and
-        # the report must say so (invariant (c) is relaxed to that, see the test).
+        # the report must say so (invariant (c) is relaxed to that, see end_state_problems).
         self.restore_fatal = rng.random() < 0.1
-        self.messages = self._draw_messages(rng)
+        self.messages: list[Message] = []
+        """The messages this world sends, at its own calls and phases."""
+        self._faults = random.Random(0)
+
+    def seed_faults(self, rng: random.Random) -> None:
+        """Seed the per-call faults' generator from ``rng``."""
         self._faults = random.Random(rng.getrandbits(64))
 
-    def _draw_messages(self, rng: random.Random) -> list[Message]:
-        messages: list[Message] = []
-        gate = self.require_approval and self.switch_active_cluster
-        # The clock is held from the integration checks to the gate (ChaosWorld._hold_clock_for).
-        if gate and self.with_checks and rng.random() < 0.7:
-            kind: MessageKind = "approve" if rng.random() < 0.75 else "rollback"
-            messages.append(Message(kind, in_phase=Phase.AWAITING_APPROVAL))
-        if self.bake_duration and not self.alarm_names and rng.random() < 0.25:
-            messages.append(Message("rollback", in_phase=Phase.BAKING))
-        roll = rng.random()
-        if roll < 0.4:
-            messages.append(Message("rollback", at_call=rng.randint(0, 30)))
-        elif roll < 0.55:
-            # Nobody waits for it anywhere but at the gate: it must be ignored harmlessly.
-            messages.append(Message("approve", at_call=rng.randint(0, 30)))
-        return messages
+    def calm(self) -> None:
+        """No trouble of the region's own: healthy within its timeout, checks passing, quiet
+        alarms that exist, no fault that fails a step. Transient faults and lost answers stay:
+        they are retried through."""
+        self.healthy_after = min(self.healthy_after or 1, 4)
+        self.checks_pass = True
+        self.alarms = {name: ["OK"] for name in self.alarm_names}
+        self.fatal_rate = 0.0
+        self.restore_fatal = False
 
-    def request(self) -> DeploymentRequest:
-        """The deployment this run asks for, its resources named with the run's token."""
+    def target(self, region: str) -> EnvironmentConfig:
+        """The environment as this region's deployment sees it, its resources named with the
+        token."""
         token = self.token
         colors = {
             color: ENVIRONMENT[color]
             | {"cluster": f"game-{token}{color}", "url": f"http://{token}{color}.test"}
             for color in COLORS
         }
-        target = environment(
+        return environment(
+            region=region,
             ssm_prefix=f"/game/{token}prod",
             task_family=f"game-{token}family",
             blue=colors["blue"],
@@ -190,15 +214,6 @@ class Schedule:
             },
             connections=ENVIRONMENT["connections"] if self.connections is not None else None,
             integration_checks=ENVIRONMENT["integration_checks"] if self.with_checks else [],
-        )
-        return deployment_request(
-            target,
-            # An environment of its own, as its resources are: runs of a batch run at once, and
-            # one operation at a time holds an environment.
-            environment=f"{token}prod",
-            switch_active_cluster=self.switch_active_cluster,
-            shutdown_inactive_cluster=self.shutdown_inactive_cluster,
-            require_approval=self.require_approval,
         )
 
     def fault(self, attempt: int, restoring: bool) -> Fault | None:
@@ -219,9 +234,7 @@ class Schedule:
     def describe(self) -> str:
         """One line with what matters for reading a failure."""
         parts = [
-            f"switch={self.switch_active_cluster}",
-            f"shutdown={self.shutdown_inactive_cluster}",
-            f"approval={self.require_approval and self.approval}",
+            f"approval policy={self.approval}",
             f"healthy_after={self.healthy_after} within {self.health}",
             f"checks={'none' if not self.with_checks else self.checks_pass}",
             f"connections={self.connections}",
@@ -233,12 +246,70 @@ class Schedule:
         return "; ".join(parts)
 
 
+class Schedule(RegionChaos):
+    """Everything random about one one-region run, drawn from ``random.Random(seed)``.
+
+    The configuration is drawn at once; the per-call faults come from a second generator seeded
+    by the first, in the order the run makes its calls, so a seed replays the same run.
+    """
+
+    def __init__(self, seed: int) -> None:
+        rng = random.Random(seed)
+        self.seed = seed
+        self.switch_active_cluster = rng.random() > 0.05
+        self.shutdown_inactive_cluster = rng.random() > 0.1
+        self.require_approval = rng.random() < 0.35
+        super().__init__(rng, f"chaos-{seed}-")
+        self.messages = self._draw_messages(rng)
+        self.seed_faults(rng)
+
+    def _draw_messages(self, rng: random.Random) -> list[Message]:
+        messages: list[Message] = []
+        gate = self.require_approval and self.switch_active_cluster
+        # The clock is held from the integration checks to the gate (ChaosWorld._hold_clock_for).
+        if gate and self.with_checks and rng.random() < 0.7:
+            kind: MessageKind = "approve" if rng.random() < 0.75 else "rollback"
+            messages.append(Message(kind, in_phase=Phase.AWAITING_APPROVAL))
+        if self.bake_duration and not self.alarm_names and rng.random() < 0.25:
+            messages.append(Message("rollback", in_phase=Phase.BAKING))
+        roll = rng.random()
+        if roll < 0.4:
+            messages.append(Message("rollback", at_call=rng.randint(0, 30)))
+        elif roll < 0.55:
+            # Nobody waits for it anywhere but at the gate: it must be ignored harmlessly.
+            messages.append(Message("approve", at_call=rng.randint(0, 30)))
+        return messages
+
+    def request(self) -> DeploymentRequest:
+        """The deployment this run asks for, its resources named with the run's token."""
+        return deployment_request(
+            self.target("us-west-2"),
+            # An environment of its own, as its resources are: runs of a batch run at once, and
+            # one operation at a time holds an environment.
+            environment=f"{self.token}prod",
+            switch_active_cluster=self.switch_active_cluster,
+            shutdown_inactive_cluster=self.shutdown_inactive_cluster,
+            require_approval=self.require_approval,
+        )
+
+    def describe(self) -> str:
+        """One line with what matters for reading a failure."""
+        return (
+            f"switch={self.switch_active_cluster}; shutdown={self.shutdown_inactive_cluster};"
+            f" approval={self.require_approval}; {super().describe()}"
+        )
+
+
 @dataclass
 class ChaosWorld(FakeAws):
-    """One run's world: FakeAws's model, played by a schedule, checked after every activity."""
+    """One region's world in a run: FakeAws's model, played by its region's schedule, checked
+    after every activity."""
 
-    schedule: Schedule = field(default_factory=lambda: Schedule(0))
+    schedule: RegionChaos = field(default_factory=lambda: Schedule(0))
     workflow_id: str = ""
+    """The region's deployment: the run's workflow, or the parent's child for this region."""
+    run: "ChaosRun | None" = None
+    version: str = "2"
     client: Client | None = None
     violations: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -249,12 +320,12 @@ class ChaosWorld(FakeAws):
     """Virtual time at which all traffic last went to the new color."""
     alarm_answers_after_switch: list[str] = field(default_factory=list)
     old_scaled_down: bool = False
-    stuck: bool = False
     restore_failed: bool = False
     """The schedule failed a restoring step for good: production may not come back."""
+    going_down: bool = False
+    """The fake saw this region's deployment fail or start to restore (see ``_note_failure``)."""
     workflow_ids: set[str] = field(default_factory=set)
-    """The run's workflows that called activities: the deployment and its children."""
-    """A workflow task of this run failed (see ``workflow_task_failed``)."""
+    """The region's workflows that called activities: the deployment and its children."""
 
     def __post_init__(self) -> None:
         self.healthy_after = self.schedule.healthy_after
@@ -265,8 +336,8 @@ class ChaosWorld(FakeAws):
         self.new: Color = other_color(self.active)
         self.before = self.snapshot()
         self.new_revision: str | None = None
-        self.version = self.schedule.request().version
         self.call_count = 0
+        self.workflow_ids.add(self.workflow_id)
 
     def snapshot(self) -> dict[str, Any]:
         """Traffic, SSM, desired counts and task definitions: what invariant (c) compares."""
@@ -277,6 +348,12 @@ class ChaosWorld(FakeAws):
             "versions": dict(self.versions),
             "task_definitions": dict(self.task_definitions),
         }
+
+    @property
+    def chaos_run(self) -> "ChaosRun":
+        """The run this world belongs to."""
+        assert self.run is not None
+        return self.run
 
     # --- playing the schedule -------------------------------------------------------------
 
@@ -289,6 +366,8 @@ class ChaosWorld(FakeAws):
         for message in self.schedule.messages:
             if message.at_call == index:
                 await self._hold_clock_and_send(message, f"after call {index} ({name})")
+        if name in READS:
+            await self._until_no_rollback_crosses()
         return await self._act(index, name, arg, attempt)
 
     async def _act(self, index: int, name: str, arg: BaseModel, attempt: int) -> Any:
@@ -297,8 +376,12 @@ class ChaosWorld(FakeAws):
         self.trace.append(
             f"{index}:{name}{self._about(arg)} attempt {attempt}" + (f" {fault}" if fault else "")
         )
+        if restoring:
+            self._note_failure()
         if fault == "fatal" and restoring:
             self.restore_failed = True
+        if fault == "fatal" and name not in _ADVISORY:
+            self._note_failure()
         if fault in ("transient", "fatal"):
             self._check(name)
             raise ApplicationError(
@@ -309,9 +392,15 @@ class ChaosWorld(FakeAws):
         await self._check_request(name, arg)
         try:
             result = await getattr(FakeAws, name)(self, arg)
+        except ApplicationError as err:
+            if err.non_retryable:
+                self._note_failure()  # e.g. an alarm missing in CloudWatch
+            raise
         finally:
             await self._observe(name, arg)
             self._check(name)
+        if _fails_the_deployment(name, result):
+            self._note_failure()
         if fault == "lost":
             # The call took effect but its answer was lost: the retry must be harmless.
             raise ApplicationError(f"chaos: answer of {name} lost", type="RequestTimeout")
@@ -432,32 +521,94 @@ class ChaosWorld(FakeAws):
         if problems:
             self._violate(f"(b) {name} of {self.old} requested: {'; '.join(problems)}")
 
-    def workflow_task_failed(
-        self, workflow_type: str, workflow_id: str, error: BaseException | None
-    ) -> None:
-        """A workflow of this run failed a workflow task: record it and terminate the run (see
-        ``ChaosAws.failing_workflow_tasks_terminated``)."""
-        self.stuck = True
-        self._violate(
-            f"(liveness) a workflow task of {workflow_type} {workflow_id} failed, which Temporal"
-            f" retries for ever: {type(error).__name__}: {error}"
-        )
-        self.tasks.append(asyncio.create_task(self._terminate({workflow_id, self.workflow_id})))
+    def _note_failure(self) -> None:
+        """The region's deployment is failing, or restoring: with fail fast, its parent will
+        roll the other regions back once it has ended (see ``_until_no_rollback_crosses``)."""
+        self.going_down = True
 
-    async def _terminate(self, workflow_ids: set[str]) -> None:
-        assert self.client is not None
-        for workflow_id in sorted(workflow_ids, key=len, reverse=True):  # children first
-            with suppress(RPCError):  # already ended
-                await self.client.get_workflow_handle(workflow_id).terminate(
-                    "its workflow task kept failing (invariants test)"
+    # --- the end state ----------------------------------------------------------------------
+
+    def end_state_problems(
+        self, status: DeploymentStatus, switch_active_cluster: bool, shutdown_inactive_cluster: bool
+    ) -> list[str]:
+        """Invariant (c) for a deployment that failed or rolled back; the success end state
+        otherwise (``switch_active_cluster`` and ``shutdown_inactive_cluster``: as requested)."""
+        now, before = self.snapshot(), self.before
+        old, new = self.old, self.new
+        problems = []
+        if status.rollback is not None and status.state == State.SUCCEEDED:
+            problems.append("a rollback was accepted, yet the deployment succeeded")
+        if status.state in (State.FAILED, State.ROLLED_BACK):
+            report = status.report
+            assert report is not None
+            problems += self._restored_by_phase_rule(status)
+            if report.compensation_errors:
+                # Only the schedule may break a restoring step for good; then nothing can be
+                # promised but that the report says so, and (a) held on every step on the way.
+                if not self.restore_failed:
+                    problems.append(f"(c) restoring failed by itself: {report.compensation_errors}")
+                if status.state != State.FAILED:
+                    problems.append(f"restore failed ({report.compensation_errors}) but not FAILED")
+            elif report.phase == Phase.CLEANING_UP:
+                # The design's last row: once the old color is being shut down there is no way
+                # back, so the new color must still serve.
+                if now["weights"][new] != 100 or now["active"] != new:
+                    problems.append(
+                        f"(c) failed in cleanup but the new color does not serve: {now}"
+                    )
+            elif now != before:
+                problems.append(
+                    f"(c) {status.state.value}, production not as before: {before} → {now}"
                 )
+        elif status.state == State.SUCCEEDED:
+            expected = dict(before, versions=before["versions"] | {new: self.version})
+            expected["desired"] = before["desired"] | {new: 2}
+            expected["task_definitions"] = before["task_definitions"] | {new: self.new_revision}
+            if switch_active_cluster:
+                expected |= {"active": new, "weights": {old: 0, new: 100}}
+                if shutdown_inactive_cluster:
+                    expected["desired"] = {old: 0, new: 2}
+            if now != expected:
+                problems.append(f"succeeded, but the end state is {now}, expected {expected}")
+        else:
+            problems.append(f"ended {status.state.value}")
+        return problems
+
+    def _restored_by_phase_rule(self, status: DeploymentStatus) -> list[str]:
+        """The restoring steps the report lists are those of the phase it stopped in, in order
+        (docs/design.md, "Rollback by phase"), up to the first that failed, if one did."""
+        report = status.report
+        assert report is not None
+        # Every world starts as FakeAws does: blue active, green with no version.
+        assert (self.old, self.before["versions"][self.new]) == ("blue", None)
+        was_on = self.before["task_definitions"][self.new]
+        expected: list[str] = []
+        if report.phase in (Phase.SWITCHING, Phase.BAKING, Phase.DRAINING):
+            expected = after_switch(was_on)
+        elif report.phase in (Phase.WAITING_FOR_HEALTH, Phase.TESTING, Phase.AWAITING_APPROVAL):
+            expected = before_switch(was_on)
+        elif report.phase == Phase.DEPLOYING and status.task_definition_arn is not None:
+            expected = before_switch(was_on)  # the new color was touched
+        done, failed = report.compensation, report.compensation_errors
+        if failed:
+            step = len(done)
+            if done != expected[:step] or step >= len(expected):
+                return [f"(c) restored {done}, then failed {failed}; the rule is {expected}"]
+            if not failed[0].startswith(f"{expected[step]}: ") or len(failed) > 1:
+                return [f"(c) restored {done}, then failed {failed}; next was {expected[step]}"]
+        elif done != expected:
+            return [f"(c) stopped in {report.phase.value}, restored {done}; the rule is {expected}"]
+        return []
 
     # --- messages ---------------------------------------------------------------------------
 
+    def _recipient(self, message: Message) -> str:
+        return self.chaos_run.workflow_id if message.to_parent else self.workflow_id
+
     async def _send(self, message: Message, when: str) -> bool:
-        """Signal ``message``; False when the deployment had already ended."""
+        """Signal ``message``; False when its recipient had already ended."""
         assert self.client is not None
-        handle = self.client.get_workflow_handle(self.workflow_id)
+        handle = self.client.get_workflow_handle(self._recipient(message))
         try:
             if message.kind == "approve":
                 await handle.signal("approve", ApproveRequest(by="chaos", comment=when))
@@ -500,14 +651,15 @@ class ChaosWorld(FakeAws):
         target = getattr(arg, "target", None)
         return None if target is None else target.color
 
-    async def _status(self) -> DeploymentStatus | None:
-        """The workflow's status query, or None (after a pause) when it did not answer in time:
-        a busy worker on two cores sometimes misses a query's deadline."""
+    async def _status(self, workflow_id: str | None = None) -> dict[str, Any] | None:
+        """The ``status`` query of the world's deployment (or of ``workflow_id``) as JSON, or
+        None (after a pause) when it did not answer in time: a busy worker on two cores
+        sometimes misses a query's deadline."""
         assert self.client is not None
-        handle = self.client.get_workflow_handle(self.workflow_id)
+        handle = self.client.get_workflow_handle(workflow_id or self.workflow_id)
         try:
-            status: DeploymentStatus = await handle.query(
-                "status", result_type=DeploymentStatus, rpc_timeout=timedelta(seconds=5)
+            status: dict[str, Any] = await handle.query(
+                "status", result_type=dict, rpc_timeout=timedelta(seconds=5)
             )
             return status
         except RPCError:
@@ -515,19 +667,21 @@ class ChaosWorld(FakeAws):
             return None
 
     async def _until_taken(self, message: Message) -> None:
-        """Wait (real time; the clock stands still meanwhile) until the workflow has handled
+        """Wait (real time; the clock stands still meanwhile) until the recipient has handled
         ``message`` and answered with its commands.
 
         The clock is held meanwhile, so the message lands where it was aimed.
         """
-        assert self.client is not None
         deadline = time.monotonic() + _HOLD_LIMIT_SECONDS
         while time.monotonic() < deadline:
-            status = await self._status()
+            status = await self._status(self._recipient(message))
             if status is None:
                 continue
-            taken = status.approval if message.kind == "approve" else status.rollback
-            ignored = bool(status.warnings) and "chaos" in status.warnings[-1]
+            taken = status.get("approval" if message.kind == "approve" else "rollback")
+            warnings = status.get("warnings") or []
+            ignored = bool(warnings) and "chaos" in warnings[-1]
+            if taken is not None and message.kind == "rollback" and not message.to_parent:
+                self._note_failure()  # with fail fast, the parent rolls the other regions back
             if taken is not None or ignored:
                 await asyncio.sleep(_SETTLE_SECONDS)
                 return
@@ -536,7 +690,7 @@ class ChaosWorld(FakeAws):
 
     async def _hold_clock_and_send(self, message: Message, when: str) -> None:
         """Stop the clock and send ``message`` at the next quiet point: no activity of the run
-        pending, the workflow waiting on a timer (or about to).
+        pending, its workflows waiting on a timer (or about to).
 
         A rollback makes the workflow abandon a read that is still running. On the
         time-skipping server an activity abandoned that way stops the clock of every workflow
@@ -564,7 +718,8 @@ class ChaosWorld(FakeAws):
         """Wait until every workflow of the run is quiet (see ``_quiet``); False after a while."""
         deadline = time.monotonic() + _QUIET_LIMIT_SECONDS
         while time.monotonic() < deadline:
-            quiet = [await self._quiet(workflow_id) for workflow_id in sorted(self.workflow_ids)]
+            workflow_ids = sorted(self.chaos_run.workflow_ids())
+            quiet = [await self._quiet(workflow_id) for workflow_id in workflow_ids]
             if all(quiet):
                 return True
             await asyncio.sleep(0.01)
@@ -600,14 +755,15 @@ class ChaosWorld(FakeAws):
                 status = await self._status()
                 if status is None:
                     continue
-                if status.phase == message.in_phase and await self._until_quiet():
+                phase = Phase(status["phase"])
+                if phase == message.in_phase and await self._until_quiet():
                     # Released only once the workflow has taken it, so that no timer of that
                     # phase can fire before the message is handled.
-                    if await self._send(message, f"in {status.phase}"):
+                    if await self._send(message, f"in {phase}"):
                         await self._until_taken(message)
                     return
-                if order.index(status.phase) > order.index(message.in_phase):
-                    self.notes.append(f"missed {message.describe()}: went to {status.phase}")
+                if order.index(phase) > order.index(message.in_phase):
+                    self.notes.append(f"missed {message.describe()}: went to {phase}")
                     return
                 await asyncio.sleep(0.01)
             self.notes.append(f"missed {message.describe()}: phase not reached in time")
@@ -616,18 +772,143 @@ class ChaosWorld(FakeAws):
                 UnlockTimeSkippingRequest()
             )
 
+    async def _until_no_rollback_crosses(self) -> None:
+        """Before a read, in a fail-fast run where another region is failing: hold the read (and
+        the clock) until the rollback the parent will send this region has reached it.
+
+        A rollback abandons a running read; should the read finish while the workflow task
+        carrying that cancel is out, the time-skipping server refuses the task and stops its
+        clock for good (see ``_hold_clock_and_send``). The test sends its own messages only at
+        quiet points, but a fail-fast parent sends its rollbacks whenever a region ends. Held
+        here, the read is still running when the cancel comes, which the server accepts.
+        """
+        run = self.chaos_run
+        others = [w for w in run.worlds.values() if w is not self and w.going_down]
+        if not (run.fail_fast and others) or self.going_down:
+            return
+        assert self.client is not None
+        service = self.client.service_client.test_service
+        await service.lock_time_skipping(LockTimeSkippingRequest())
+        try:
+            deadline = time.monotonic() + _HOLD_LIMIT_SECONDS
+            while time.monotonic() < deadline:
+                status = await self._status()
+                if status is not None and _reached_by_rollback(status):
+                    await asyncio.sleep(_SETTLE_SECONDS)
+                    return
+                await asyncio.sleep(0.01)
+            run.notes.append(f"{self.workflow_id}: a read was held for a rollback that never came")
+        finally:
+            await service.unlock_time_skipping(UnlockTimeSkippingRequest())
+
+
+def _reached_by_rollback(status: dict[str, Any]) -> bool:
+    """Whether a deployment's status (as JSON) shows a rollback taken or refused, or its end."""
+    warnings: list[str] = status.get("warnings") or []
+    refused = any(w.startswith("ignored rollback") for w in warnings)
+    ending = status.get("phase") in (Phase.COMPENSATING.value, Phase.DONE.value)
+    return status.get("rollback") is not None or refused or ending
+
+
+def _fails_the_deployment(name: str, result: Any) -> bool:
+    """Whether what a call answered fails the deployment: an alarm in ALARM (before the switch
+    or in the bake), an integration check that did not pass."""
+    if name == "read_alarm_states":
+        return any(state.state == "ALARM" for state in result)
+    if name == "run_integration_checks":
+        return not all(check.passed for check in result)
+    return False
+
+
+@dataclass
+class ChaosRun:
+    """One deployment under chaos: its top-level workflow and the worlds of its regions."""
+
+    key: str
+    """What its workflow IDs carry after ``chaos-``: the seed, or ``m<seed>`` for several
+    regions."""
+    workflow_id: str
+    client: Client
+    run_id: str | None = None
+    """The top-level workflow's first run, once started: what its result is read from."""
+    fail_fast: bool = False
+    """A multi-region deployment whose parent rolls the other regions back when one fails."""
+    worlds: dict[str, ChaosWorld] = field(default_factory=dict)
+    """By region."""
+    violations: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    stuck: bool = False
+    """A workflow task of this run failed (see ``workflow_task_failed``)."""
+
+    def workflow_ids(self) -> set[str]:
+        """Every workflow of the run known so far: the top-level one, its regions' and theirs."""
+        return {self.workflow_id}.union(*(world.workflow_ids for world in self.worlds.values()))
+
+    def all_notes(self) -> list[str]:
+        """What happened to the messages, the run's and each world's."""
+        return self.notes + [note for world in self.worlds.values() for note in world.notes]
+
+    async def finish_tasks(self) -> None:
+        """Wait for the run's message tasks; a failed one becomes a note."""
+        owners: list[ChaosRun | ChaosWorld] = [self, *self.worlds.values()]
+        for owner in owners:
+            for error in await asyncio.gather(*owner.tasks, return_exceptions=True):
+                if error is not None:
+                    owner.notes.append(f"message task failed: {error!r}")
+
+    def workflow_task_failed(
+        self, workflow_type: str, workflow_id: str, error: BaseException | None
+    ) -> None:
+        """A workflow of this run failed a workflow task: record it and terminate the run (see
+        ``ChaosAws.failing_workflow_tasks_terminated``)."""
+        self.stuck = True
+        self.violations.append(
+            f"(liveness) a workflow task of {workflow_type} {workflow_id} failed, which Temporal"
+            f" retries for ever: {type(error).__name__}: {error}"
+        )
+        failing = self.terminate("its workflow task kept failing (invariants test)", {workflow_id})
+        self.tasks.append(asyncio.create_task(failing))
+
+    async def terminate(self, reason: str, also: frozenset[str] | set[str] = frozenset()) -> None:
+        """Terminate every workflow of the run (and ``also``), children first."""
+        for workflow_id in sorted(self.workflow_ids() | also, key=len, reverse=True):
+            with suppress(RPCError):  # already ended, or never started
+                await self.client.get_workflow_handle(workflow_id).terminate(reason)
+
 
 @dataclass
 class ChaosAws:
-    """Many ChaosWorlds behind one set of activities: each call goes to its run's world."""
+    """Many runs' ChaosWorlds behind one set of activities: each call goes to its world."""
 
     client: Client
-    worlds: dict[int, ChaosWorld] = field(default_factory=dict)
+    runs: dict[str, ChaosRun] = field(default_factory=dict)
+    worlds: dict[str, ChaosWorld] = field(default_factory=dict)
+    """By the key in their token."""
 
-    def add(self, schedule: Schedule, workflow_id: str) -> ChaosWorld:
-        """A fresh world for one run."""
-        world = ChaosWorld(schedule=schedule, workflow_id=workflow_id, client=self.client)
-        self.worlds[schedule.seed] = world
+    def add(self, schedule: Schedule, workflow_id: str) -> ChaosRun:
+        """A fresh one-region run; its only world is under its region, ``us-west-2``."""
+        run = self.add_run(str(schedule.seed), workflow_id)
+        self.add_world(run, "us-west-2", schedule, workflow_id, schedule.request().version)
+        return run
+
+    def add_run(self, key: str, workflow_id: str, *, fail_fast: bool = False) -> ChaosRun:
+        """A fresh run, its worlds to add."""
+        run = ChaosRun(key=key, workflow_id=workflow_id, client=self.client, fail_fast=fail_fast)
+        self.runs[key] = run
+        return run
+
+    def add_world(
+        self, run: ChaosRun, region: str, chaos: RegionChaos, workflow_id: str, version: str
+    ) -> ChaosWorld:
+        """A fresh world for one region of ``run``, deployed by ``workflow_id``."""
+        world = ChaosWorld(
+            schedule=chaos, workflow_id=workflow_id, run=run, version=version, client=self.client
+        )
+        found = _TOKEN.fullmatch(chaos.token)
+        assert found is not None, chaos.token
+        self.worlds[found.group(1)] = world
+        run.worlds[region] = world
         return world
 
     def activities(self) -> list[Any]:
@@ -636,7 +917,7 @@ class ChaosAws:
 
     def stalled(self) -> bool:
         """Whether a run of the batch failed a workflow task, which stops the clock for all."""
-        return any(world.stuck for world in self.worlds.values())
+        return any(run.stuck for run in self.runs.values())
 
     @contextmanager
     def failing_workflow_tasks_terminated(self) -> Iterator[None]:
@@ -670,11 +951,11 @@ class ChaosAws:
         return activity.defn(name=name)(dispatch)
 
     def world_of(self, arg: BaseModel) -> ChaosWorld:
-        """The world of the run whose token the input carries."""
+        """The world whose token the input carries."""
         found = _TOKEN.search(arg.model_dump_json())
         if found is None:
             raise AssertionError(f"no run token in {arg!r}")
-        return self.worlds[int(found.group(1))]
+        return self.worlds[found.group(1)]
 
 
 class _WorkflowTaskFailures(logging.Handler):
@@ -692,12 +973,12 @@ class _WorkflowTaskFailures(logging.Handler):
         details: dict[str, Any] = getattr(record, "temporal_workflow", {})
         workflow_id = str(details.get("workflow_id", ""))
         found = _TOKEN.search(workflow_id)
-        if found is None or workflow_id in self.terminated:
+        if found is None or workflow_id in self.terminated or found.group(1) not in self.aws.runs:
             return
         self.terminated.add(workflow_id)
         error = record.exc_info[1] if record.exc_info else None
-        world = self.aws.worlds[int(found.group(1))]
+        run = self.aws.runs[found.group(1)]
         # Workflow code runs in the worker's threads: hand over to the event loop.
         self.loop.call_soon_threadsafe(
-            world.workflow_task_failed, str(details.get("workflow_type")), workflow_id, error
+            run.workflow_task_failed, str(details.get("workflow_type")), workflow_id, error
         )

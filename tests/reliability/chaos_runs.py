@@ -1,0 +1,206 @@
+"""Seeded chaos deployments run in batches, many at once behind one worker, on the time-skipping
+server: what the invariants modules share.
+
+A module says what it deploys (a ``Deployments``: how a seed's run starts and how its end is
+read); ``run_seeds`` runs the selected seeds in batches and returns each seed's ``Run``. One
+unlock of the clock serves a whole batch. A run that does not end within ``BATCH_LIMIT_SECONDS``
+is terminated and described instead, so that one hung deployment fails its own seed and not the
+whole batch. A batch whose clock stopped because one run got stuck (see
+``ChaosAws.failing_workflow_tasks_terminated``) keeps that run's result; its other unfinished
+runs go again in the next batch, up to ``RERUNS`` times.
+"""
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import pytest
+from temporalio.api.testservice.v1 import LockTimeSkippingRequest, UnlockTimeSkippingRequest
+from temporalio.client import Client
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from tests.reliability.chaos_aws import ChaosAws, ChaosRun
+from tests.workflows.driving import running_worker
+
+ScheduleT = TypeVar("ScheduleT")
+EndT = TypeVar("EndT")
+
+BATCH_LIMIT_SECONDS = 60.0
+STALL_GRACE_SECONDS = 3.0
+"""Once a run is stuck, how long the rest of its batch may still finish before it is stopped."""
+RERUNS = 3
+
+
+class Deployments(ABC, Generic[ScheduleT, EndT]):
+    """What a module deploys under chaos: a seed's schedule, how its run starts and ends."""
+
+    @abstractmethod
+    def schedule(self, seed: int) -> ScheduleT:
+        """Everything random about the seed's run."""
+
+    @abstractmethod
+    async def start(
+        self, client: Client, aws: ChaosAws, task_queue: str, schedule: ScheduleT
+    ) -> ChaosRun:
+        """Add the run's worlds to ``aws`` and start its workflow on ``task_queue``."""
+
+    @abstractmethod
+    async def end(self, client: Client, run: ChaosRun) -> EndT:
+        """How the run ended, once it has (awaiting its result); raises when its workflow did
+        not end as a deployment does."""
+
+    @abstractmethod
+    async def where(self, client: Client, run: ChaosRun) -> str:
+        """Where a run that did not end stands (its state and phase), for the failure message."""
+
+
+@dataclass
+class Run(Generic[ScheduleT, EndT]):
+    """One seed's deployment: its schedule, the worlds it left and how it ended."""
+
+    schedule: ScheduleT
+    chaos: ChaosRun
+    end: EndT | None
+    error: str | None
+    """Why there is no end: the workflow failed unexpectedly, or did not end in time."""
+    stalled_by_another: bool = False
+    """Did not end because another run of its batch stopped the clock: not judged, re-run."""
+
+    def violations(self) -> list[str]:
+        """What the worlds saw break while the run went: invariants (a), (b), liveness."""
+        worlds = self.chaos.worlds.values()
+        return self.chaos.violations + [v for world in worlds for v in world.violations]
+
+
+@dataclass
+class _Outcome(Generic[EndT]):
+    end: EndT | None = None
+    why: str | None = None
+    """Why there is no end."""
+
+
+def selected_seeds(request: pytest.FixtureRequest, count: int) -> list[int]:
+    """The seeds of the module's selected tests (``-k seed_7`` runs one); all ``count`` when
+    none are."""
+    seeds = [
+        int(str(item.callspec.params["seed"]))
+        for item in request.session.items
+        if isinstance(item, pytest.Function)
+        and item.module is request.module
+        and hasattr(item, "callspec")
+        and "seed" in item.callspec.params
+    ]
+    return seeds or list(range(count))
+
+
+async def run_seeds(
+    env: WorkflowEnvironment,
+    deployments: Deployments[ScheduleT, EndT],
+    seeds: list[int],
+    batch: int,
+) -> dict[int, Run[ScheduleT, EndT]]:
+    """Every seed's run, ``batch`` at a time, stalled runs again (see the module docstring)."""
+    pending = seeds
+    results: dict[int, Run[ScheduleT, EndT]] = {}
+    rounds = 0
+    while pending and rounds <= RERUNS:
+        again: list[int] = []
+        for first in range(0, len(pending), batch):
+            ran = await run_batch(env, deployments, pending[first : first + batch])
+            for seed, run in ran.items():
+                if run.stalled_by_another:
+                    again.append(seed)
+                results[seed] = run
+        pending, rounds = again, rounds + 1
+    return results
+
+
+async def run_batch(
+    env: WorkflowEnvironment, deployments: Deployments[ScheduleT, EndT], seeds: list[int]
+) -> dict[int, Run[ScheduleT, EndT]]:
+    """Run the seeds' deployments at once behind one worker and collect how each ended."""
+    aws = ChaosAws(env.client)
+    with aws.failing_workflow_tasks_terminated():
+        return await _run_batch(env, deployments, aws, seeds)
+
+
+async def _run_batch(
+    env: WorkflowEnvironment,
+    deployments: Deployments[ScheduleT, EndT],
+    aws: ChaosAws,
+    seeds: list[int],
+) -> dict[int, Run[ScheduleT, EndT]]:
+    client = env.client
+    service = client.service_client.test_service
+    async with running_worker(client, aws) as task_queue:
+        started: dict[int, tuple[ScheduleT, ChaosRun]] = {}
+        for seed in seeds:
+            schedule = deployments.schedule(seed)
+            started[seed] = schedule, await deployments.start(client, aws, task_queue, schedule)
+        # One unlock for the whole batch: each result() would unlock on its own otherwise, and
+        # the server's lock count does not survive many concurrent unlocks.
+        with env.auto_time_skipping_disabled():
+            await service.unlock_time_skipping(UnlockTimeSkippingRequest())
+            try:
+                waits = {
+                    seed: asyncio.ensure_future(_settle(deployments, client, run))
+                    for seed, (_, run) in started.items()
+                }
+                await _until_done_or_stalled(aws, list(waits.values()))
+            finally:
+                await service.lock_time_skipping(LockTimeSkippingRequest())
+        ends = {
+            seed: await _stuck(deployments, client, started[seed][1], wait)
+            for seed, wait in waits.items()
+        }
+        for _, run in started.values():
+            await run.finish_tasks()
+    runs: dict[int, Run[ScheduleT, EndT]] = {}
+    for seed, outcome in ends.items():
+        schedule, run = started[seed]
+        collateral = outcome.end is None and aws.stalled() and not run.stuck
+        runs[seed] = Run(schedule, run, outcome.end, outcome.why, stalled_by_another=collateral)
+    return runs
+
+
+async def _settle(
+    deployments: Deployments[Any, EndT], client: Client, run: ChaosRun
+) -> _Outcome[EndT]:
+    """How the run ended, or why there is no end (an unexpected workflow failure)."""
+    try:
+        return _Outcome(end=await deployments.end(client, run))
+    except Exception as err:  # reported with the seed, not raised: the other runs go on
+        return _Outcome(why=f"{type(err).__name__}: {err}")
+
+
+async def _stuck(
+    deployments: Deployments[Any, EndT],
+    client: Client,
+    run: ChaosRun,
+    wait: "asyncio.Future[_Outcome[EndT]]",
+) -> _Outcome[EndT]:
+    """The run's end; a run that did not end in time is terminated and described instead."""
+    if wait.done():
+        return wait.result()
+    wait.cancel()
+    try:
+        where = await deployments.where(client, run)
+    except RPCError as err:
+        where = f"no status: {err.message}"
+    await run.terminate("did not end in the invariants test")
+    return _Outcome(why=f"did not end within {BATCH_LIMIT_SECONDS:.0f} s ({where})")
+
+
+async def _until_done_or_stalled(aws: ChaosAws, waits: list["asyncio.Future[Any]"]) -> None:
+    """Wait for every run, at most BATCH_LIMIT_SECONDS, or STALL_GRACE_SECONDS once stalled."""
+    deadline = time.monotonic() + BATCH_LIMIT_SECONDS
+    stalled_at: float | None = None
+    while not all(wait.done() for wait in waits) and time.monotonic() < deadline:
+        if stalled_at is None and aws.stalled():
+            stalled_at = time.monotonic()
+        if stalled_at is not None and time.monotonic() > stalled_at + STALL_GRACE_SECONDS:
+            return
+        await asyncio.sleep(0.1)
