@@ -24,6 +24,7 @@ from pydantic import (
 from models.colors import Color
 from models.durations import Duration
 from models.errors import ConfigError, one_line
+from models.notifications import SHARED_KEYS, NotifyTargets
 
 # Where the worker reaches a color or an endpoint. ``{color_url}`` stands for the ``url`` of the
 # color the request is about (the new color for checks, the old one for connections).
@@ -257,6 +258,8 @@ class EnvironmentConfig(StrictModel):
     connections: ConnectionsConfig | None = None
     """Without it there is nothing to drain: the old color is shut down right after the switch."""
     integration_checks: list[IntegrationCheck] = []
+    notify: NotifyTargets = []
+    """Who hears of approvals, switches and ends, and where (models/notifications.py)."""
 
     @model_validator(mode="after")
     def _router_needs(self) -> Self:
@@ -294,7 +297,7 @@ class EnvironmentConfig(StrictModel):
                     f"in_region.{region}: not one of this environment's regions"
                     f" ({', '.join(listed)})"
                 )
-            fixed = [key for key in _REGION_KEYS if key in override]
+            fixed = [key for key in (*_REGION_KEYS, *SHARED_KEYS) if key in override]
             if fixed:
                 raise ValueError(f"in_region.{region}: {fixed[0]} cannot differ per region")
             try:
