@@ -8,7 +8,7 @@ policies retry everything else with backoff.
 from collections.abc import Callable
 from typing import Any
 
-from activities import alarms, connections, ecs, integration_checks, ssm, traffic
+from activities import alarms, connections, ecs, integration_checks, notify, ssm, traffic
 
 ALL_ACTIVITIES: list[Callable[..., Any]] = [
     ssm.read_color_state,
@@ -25,5 +25,6 @@ ALL_ACTIVITIES: list[Callable[..., Any]] = [
     connections.notify_reconnect,
     integration_checks.run_integration_checks,
     alarms.read_alarm_states,
+    notify.send_notification,
 ]
 """Everything the worker registers."""
