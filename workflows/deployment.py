@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import Calls, Interrupted, StepFailed
     from workflows.details import describe
     from workflows.long_wait import LongWaits
+    from workflows.notifications import DeploymentNotices
     from workflows.options import CALL_RETRY, RESTORE_RETRY
     from workflows.refusals import ignored, reject, self_approval_refusal
     from workflows.waits import BAKE, DRAIN, HEALTH, firing, read_alarms
@@ -88,6 +89,7 @@ class BlueGreenDeployment:
         self._cleanup_started = False
         self._restoring = False
         self._reports: list[asyncio.Task[None]] = []
+        self._notices = DeploymentNotices(request, self._status, self._update_details)
         self._waits = LongWaits(
             self._calls, self._status, self._update_details, self._report_to_parent
         )
@@ -199,6 +201,7 @@ class BlueGreenDeployment:
         finally:
             # A multi-region parent must hear how this region ended before the child closes.
             await asyncio.gather(*self._reports)
+            await self._notices.delivered()  # its last message is sent before it ends
 
     async def _run_to_the_end(self) -> DeploymentStatus:
         self._enter(Phase.SETTING_UP)
@@ -563,6 +566,7 @@ class BlueGreenDeployment:
 
     def _update_details(self) -> None:
         workflow.set_current_details(describe(self._status, workflow.now()))
+        self._notices.changed()
 
     def _report_to_parent(self) -> None:
         """Tell a multi-region parent where this region stands (each phase, each message)."""
