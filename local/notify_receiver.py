@@ -54,8 +54,21 @@ class Received:
         return str(self.body.get("title", ""))
 
     def everything(self) -> str:
-        """Every string of the body, Slack's escapes undone: what a test searches."""
-        return html.unescape(json.dumps(self.body, ensure_ascii=False))
+        """Every string of the body, a line each, Slack's escapes undone: what a test searches."""
+        strings: list[str] = []
+
+        def walk(node: Any) -> None:
+            if isinstance(node, str):
+                strings.append(html.unescape(node))
+            elif isinstance(node, dict):
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(self.body)
+        return "\n".join(strings)
 
     def line(self) -> str:
         """What ``make demo`` prints: ``notified (slack): switched game 2 → green (…)``."""
@@ -138,14 +151,15 @@ class NotificationReceiver:
                     body = {"unparsed": raw.decode("utf-8", errors="replace")}
                 with receiver._changed:
                     status = receiver._answer(self.path)
+                # Recorded before the answer: whoever got the answer finds it recorded.
+                headers = {key.lower(): value for key, value in self.headers.items()}
+                receiver._record(Received(self.path, headers, body, status))
                 answer = b"ok" if status < 300 else b"failing on purpose"
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
-                headers = {key.lower(): value for key, value in self.headers.items()}
-                receiver._record(Received(self.path, headers, body, status))
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet: the demo prints its own lines."""
