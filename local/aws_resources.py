@@ -264,7 +264,7 @@ def _load_balancer(
 
 
 def write_demo_config(
-    path: Path, resources: DemoResources, *other_regions: DemoResources
+    path: Path, resources: DemoResources, *other_regions: DemoResources, notify: str = ""
 ) -> DeployConfig:
     """Write the deploy.toml for ``resources`` to ``path``; returns it as ``load_config`` reads it.
 
@@ -272,6 +272,7 @@ def write_demo_config(
     With ``other_regions`` the environment spans them too (``regions``, one wave): the keys
     describe ``resources``' region, and an ``in_region`` table per other region gives its own
     ARNs, game servers and alarms; cluster, service and SSM names are the same everywhere.
+    ``notify`` is TOML added to the environment: its notify tables (local/notify_receiver.py).
     """
     r = resources
     q = json.dumps  # a TOML basic string: JSON's escapes are TOML's
@@ -339,7 +340,7 @@ name = "health"
 url = "{{color_url}}/health"
 expected_status = 200
 body_contains = "ok"
-{"".join(_region_overrides(other) for other in other_regions)}"""
+{notify}{"".join(_region_overrides(other) for other in other_regions)}"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return load_config(path)

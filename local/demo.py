@@ -14,6 +14,11 @@ connection or response error. Otherwise exit 1 with a line saying why. ``--regio
 demo REGIONS=2``) makes the environment span the first N of ``local.stack.DEMO_REGIONS``: the
 same deployment runs in each region at once, each with its own players, and everything is
 checked in every one of them.
+
+The deployment's notifications go to a local receiver standing in for Slack and a webhook
+(``local/notify_receiver.py``); the demo prints a line for each message it received
+(``notified (slack): switched game 2 → green (prod, us-west-2)``) and expects the switch and the
+success on Slack and the success on the webhook.
 """
 
 import argparse
@@ -23,6 +28,7 @@ from collections.abc import Callable
 
 from local.data_plane.haproxy import frontend_name
 from local.load import LoadSettings
+from local.notify_receiver import NotificationReceiver
 from local.processes import STATE_DIR, free_port, wait_until
 from local.stack import DEMO_REGIONS, LocalStack, demo_regions, exit_code, local_stack
 from local.state import format_state, mismatches, read_state
@@ -41,6 +47,8 @@ MIN_REQUESTS = 10_000
 """The load runs on after the deployment until HAProxy counted this many requests in all."""
 LOAD_SECONDS = 180
 """The most the load runs, whatever happens."""
+NOTIFIED = {("slack", "switched"), ("slack", "succeeded"), ("webhook", "succeeded")}
+"""The notifications a successful deployment sends with the local environment's notify tables."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -63,15 +71,19 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         # Free ports: the demo runs even next to `make dev` on 7233/8233.
-        with local_stack(
-            ui=True,
-            temporal_port=free_port(),
-            ui_port=free_port(),
-            db_file=STATE_DIR / "temporal" / "demo.db",
-            regions=demo_regions(args.regions),
-            players=0,
-            say=say,
-        ) as stack:
+        with (
+            NotificationReceiver() as receiver,
+            local_stack(
+                ui=True,
+                temporal_port=free_port(),
+                ui_port=free_port(),
+                db_file=STATE_DIR / "temporal" / "demo.db",
+                regions=demo_regions(args.regions),
+                players=0,
+                notifications=receiver,
+                say=say,
+            ) as stack,
+        ):
             return deploy_and_check(stack, seen.append)
 
     code = exit_code(run, say)
@@ -161,7 +173,19 @@ def deploy(stack: LocalStack) -> tuple[int, list[str]]:
         if found:
             in_region = f"in {region}: " if len(stack.regions) > 1 else ""
             problems.append(in_region + "; ".join(found))
-    return code, problems
+    return code, problems + notified(stack)
+
+
+def notified(stack: LocalStack) -> list[str]:
+    """Print a line per notification the local receiver got (all of them were sent before the
+    deployment ended); what is missing of those a successful deployment sends."""
+    if stack.notifications is None:
+        return []
+    received = stack.notifications.received
+    for message in received:
+        say(message.line())
+    delivered = {(m.kind, m.event) for m in received if m.answered < 300}
+    return [f"no {event} notification to {kind}" for kind, event in sorted(NOTIFIED - delivered)]
 
 
 def requests_so_far(stack: LocalStack) -> int:

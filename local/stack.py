@@ -32,6 +32,7 @@ from local.aws_resources import (
 )
 from local.data_plane.running import DataPlane, color_url, data_plane, gateway_url
 from local.load import LoadSettings, load_in_background
+from local.notify_receiver import NotificationReceiver, notify_tables, worker_env
 from local.processes import (
     ROOT,
     STATE_DIR,
@@ -77,6 +78,8 @@ class LocalStack:
     """Every region's resources, the first region first."""
     data_plane: DataPlane
     """What runs behind moto: game-server tasks, HAProxy, the colors' gateway."""
+    notifications: NotificationReceiver | None = None
+    """Where the deployments' notifications go, when the stack was asked to send them."""
 
     @property
     def regions(self) -> list[str]:
@@ -165,6 +168,7 @@ def local_stack(
     regions: Sequence[str] = (REGION,),
     dynamic_config: Mapping[str, object] | None = None,
     search_attributes: bool = True,
+    notifications: NotificationReceiver | None = None,
     say: Callable[[str], object] = lambda _: None,
 ) -> Iterator[LocalStack]:
     """Start everything; yield how to reach it; stop everything, also on Ctrl-C or an error.
@@ -179,7 +183,9 @@ def local_stack(
     ``dynamic_config`` goes to the dev server (``temporal_dev_server``), ``worker_args`` to
     Python for the worker (``worker``). ``search_attributes`` registers the BlueGreen* search
     attributes (``workflows/search_attributes.py``) with it; False leaves the namespace without
-    them, as a cluster nobody set up for them.
+    them, as a cluster nobody set up for them. ``notifications``, a running receiver, adds
+    notify tables to the config (local/notify_receiver.py) and gives the worker the variables
+    holding the receiver's URLs.
     """
     if not regions:
         raise ValueError("local_stack needs at least one region")
@@ -223,7 +229,8 @@ def local_stack(
                 f" an ALB, SSM {resources.ssm_prefix}"
             )
         first, *others = regional.values()
-        write_demo_config(config_path, first, *others)
+        notify = notify_tables(environment, ui_url) if notifications else ""
+        write_demo_config(config_path, first, *others, notify=notify)
         say(f"config in {_shown(config_path)}")
 
         plane = stack.enter_context(
@@ -243,8 +250,12 @@ def local_stack(
         env = {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default", **aws}
         process = None
         if start_worker:
-            process = stack.enter_context(worker(env, args=worker_args))
+            # The notifications' URLs are secrets the worker alone holds: not client.py.
+            secrets = worker_env(notifications) if notifications else {}
+            process = stack.enter_context(worker(env | secrets, args=worker_args))
             say(f"worker polling (log: {_shown(worker_log(address))})")
+            if notifications:
+                say(f"notifications to a local receiver on port {notifications.port}")
         try:
             yield LocalStack(
                 env=env,
@@ -256,6 +267,7 @@ def local_stack(
                 worker=process,
                 regional=regional,
                 data_plane=plane,
+                notifications=notifications,
             )
         finally:
             say("stopping everything")
