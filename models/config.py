@@ -15,9 +15,11 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     StrictBool,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -260,6 +262,15 @@ class EnvironmentConfig(StrictModel):
     integration_checks: list[IntegrationCheck] = []
     notify: NotifyTargets = []
     """Who hears of approvals, switches and ends, and where (models/notifications.py)."""
+
+    @model_serializer(mode="wrap")
+    def _without_empty_notify(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A worker of an earlier version refuses keys it does not know: a request without
+        # notifications does not carry the key, so it runs on workers of either version.
+        data: dict[str, Any] = handler(self)
+        if not self.notify:
+            data.pop("notify", None)
+        return data
 
     @model_validator(mode="after")
     def _router_needs(self) -> Self:
