@@ -202,18 +202,17 @@ def _fields(n: Notice) -> list[str]:
     ]
     one = n.details[0] if len(n.details) == 1 else None
     if one and one.target_color:
-        fields.append(f"*Colors*\n{_colors(one)}")
+        fields.append(f"*Colors*\n{_colors(one, n.version)}")
     fields.append(f"*State*\n{n.state.value}, {n.phase.value}")
     return fields
 
 
-def _colors(d: RegionNotice) -> str:
-    """``blue (1) → green (2), traffic on green``."""
+def _colors(d: RegionNotice, version: str) -> str:
+    """``blue (1) → green (2), traffic on green``: the old color's version, the one deployed."""
     old, new = d.active_color_before, d.target_color
     before = d.versions_before.get(old) if old else None
-    after = d.versions_after.get(new) if new else None
     return (
-        f"{old} ({_escape(before or '?')}) → {new} ({_escape(after or '?')}),"
+        f"{old} ({_escape(before or 'no version')}) → {new} ({_escape(version)}),"
         f" traffic on {d.traffic_on or '?'}"
     )
 
@@ -228,12 +227,12 @@ def _regions(n: Notice) -> list[str]:
         if several:
             wave = f" (wave {d.wave})" if d.wave else ""
             state = f"{d.state.value}, {d.phase.value}" if d.state and d.phase else "not started"
-            colors = f"; {_colors(d)}" if d.target_color else ""
+            colors = f"; {_colors(d, n.version)}" if d.target_color else ""
             lines.append(f"*{d.region}*{wave}: {state}{colors}")
             if d.reason and d.reason != n.reason:
                 lines.append(f"why: {_escape(d.reason)}")
         if d.restored:
-            lines.append("restored: " + "; ".join(_escape(step) for step in d.restored))
+            lines.append("*Restored:* " + "; ".join(_escape(step) for step in d.restored))
         if lines:
             sections.append("\n".join(lines))
     return sections
