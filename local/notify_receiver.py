@@ -12,6 +12,7 @@ It answers 200 ``ok`` (as Slack does) unless told otherwise for a path: ``answer
 ``make demo`` prints what it received; the tests check it.
 """
 
+import asyncio
 import html
 import json
 import threading
@@ -112,6 +113,13 @@ class NotificationReceiver:
                 got = [f"{r.kind} {r.event}" for r in self._received]
                 raise TimeoutError(f"not the notifications expected after {timeout:.0f}s: {got}")
             return list(self._received)
+
+    async def arrived(
+        self, enough: Callable[[list[Received]], bool], timeout: float = 60
+    ) -> list[Received]:
+        """``wait_for`` from a coroutine, in a thread: a worker on the same event loop goes on
+        sending while it waits (blocking the loop would stop the very notifications awaited)."""
+        return await asyncio.to_thread(self.wait_for, enough, timeout)
 
     def __enter__(self) -> Self:
         self._thread.start()

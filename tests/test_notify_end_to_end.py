@@ -81,7 +81,7 @@ async def test_awaiting_approval_reaches_slack_with_the_approve_command_and_no_u
     started = client(stack, *stack.deploy_args("2", "game:2", "--require-approval"))
     assert started.returncode == 0, started.stderr
 
-    waiting = receiver.wait_for(has("slack", "awaiting_approval"), timeout=120)
+    waiting = await receiver.arrived(has("slack", "awaiting_approval"), timeout=120)
     (message,) = [r for r in waiting if r.event == "awaiting_approval"]
     assert message.path == SLACK_PATH
     assert message.text() == "awaiting approval: game 2 → green (prod, us-west-2)"
@@ -101,7 +101,7 @@ async def test_awaiting_approval_reaches_slack_with_the_approve_command_and_no_u
     # The very command the message gives.
     approved = client(stack, "approve", DEPLOYMENT, "--by", "bob")
     assert approved.returncode == 0, approved.stderr
-    receiver.wait_for(has("webhook", "succeeded"), timeout=120)
+    await receiver.arrived(has("webhook", "succeeded"), timeout=120)
     got = [(r.kind, r.event) for r in receiver.received]
     assert got.count(("slack", "switched")) == 1 and got.count(("slack", "succeeded")) == 1
     assert ("webhook", "switched") not in got  # the webhook hears of the ends only

@@ -101,7 +101,7 @@ async def test_approval_switch_and_success_reach_slack_and_a_webhook_with_the_co
         async with notifying_worker(client, FakeAws()) as task_queue:
             handle = await start(client, task_queue, request(require_approval=True))
             await wait_for_phase(handle, Phase.AWAITING_APPROVAL)
-            waiting = receiver.wait_for(lambda got: len(got) == 2, timeout=30)
+            waiting = await receiver.arrived(lambda got: len(got) == 2, timeout=30)
             await wait_until_between_activities(handle)
             await handle.signal(BlueGreenDeployment.approve_signal, ApproveRequest(by="alice"))
             status = await outcome(handle)
@@ -186,7 +186,7 @@ async def test_how_a_deployment_ended_and_what_was_restored_is_told(
             handle = await start(client, task_queue, deployment)
             if rollback_in:
                 await wait_for_phase(handle, rollback_in)
-                receiver.wait_for(lambda got: len(got) == 1, timeout=30)  # switched, to Slack
+                await receiver.arrived(lambda got: len(got) == 1, timeout=30)  # switched, to Slack
                 await wait_until_between_activities(handle)
                 await handle.signal(
                     BlueGreenDeployment.rollback_signal,
@@ -364,7 +364,7 @@ async def test_several_regions_are_told_once_per_event_from_the_parent(
                 client, task_queue, regions_request(env, require_approval=True)
             )
             await wait_for_regions(handle, Phase.AWAITING_APPROVAL, [WEST, EAST])
-            receiver.wait_for(lambda got: len(got) == 1, timeout=30)
+            await receiver.arrived(lambda got: len(got) == 1, timeout=30)
             await handle.signal(MultiRegionDeployment.approve_signal, ApproveRequest(by="alice"))
             status = await regions_outcome(handle)
             children = [await child(client, handle, r).fetch_history() for r in (WEST, EAST)]
