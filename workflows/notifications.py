@@ -53,19 +53,25 @@ _VERB: dict[NotifyEvent, str] = {
 
 
 class Notifier:
-    """Sends notices to the targets that want them, each in a task of its own; remembers those
+    """Sends notices to the targets that want them, each in a task of its own, one after the
+    other to each target (a channel never reads "succeeded" before "switched"); remembers those
     in flight so that the workflow can wait for them before it closes."""
 
     def __init__(self, targets: list[NotifyConfig], warn: Callable[[str], None]) -> None:
         self.targets = targets
         self._warn = warn
         self._sending: list[asyncio.Task[None]] = []
+        self._latest: dict[int, asyncio.Task[None]] = {}
+        """Per target (its index), the latest notice's task: the next one starts after it."""
 
     def send(self, notice: Notice) -> None:
         """Start sending ``notice`` to every target that wants its event; returns at once."""
-        for target in self.targets:
+        for index, target in enumerate(self.targets):
             if target.wants(notice.event):
-                self._sending.append(asyncio.create_task(self._deliver(target, notice)))
+                after = self._latest.get(index)
+                task = asyncio.create_task(self._deliver(target, notice, after))
+                self._latest[index] = task
+                self._sending.append(task)
 
     async def delivered(self) -> None:
         """Until every notice sent so far has been delivered or given up on (bounded by
@@ -81,7 +87,12 @@ class Notifier:
     def _all_done(self) -> bool:
         return all(task.done() for task in self._sending)
 
-    async def _deliver(self, target: NotifyConfig, notice: Notice) -> None:
+    async def _deliver(
+        self, target: NotifyConfig, notice: Notice, after: asyncio.Task[None] | None
+    ) -> None:
+        if after is not None:
+            # Delivered or given up on; either way this one is next.
+            await workflow.wait_condition(after.done)
         if target.web_ui_url:
             notice = notice.model_copy(update={"web_ui": web_ui_link(target.web_ui_url, notice)})
         try:

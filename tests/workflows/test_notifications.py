@@ -291,6 +291,19 @@ async def test_a_receiver_that_fails_once_gets_the_message_on_the_retry(
     assert_no_secret(text, receiver)
 
 
+async def test_one_target_gets_its_messages_in_order_even_when_one_is_retried(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    # The switch's message fails twice; the end comes meanwhile and waits for it.
+    with receiving({WEBHOOK_PATH: [500, 500, 200]}) as receiver:
+        status, _ = await run_to_the_end(
+            time_skipping.client, FakeAws(), request(webhook_events=["switched", "succeeded"])
+        )
+    assert status.state == State.SUCCEEDED and status.warnings == []
+    hooks = [(r.event, r.answered) for r in receiver.received if r.kind == "webhook"]
+    assert hooks == [("switched", 500), ("switched", 500), ("switched", 200), ("succeeded", 200)]
+
+
 async def test_a_receiver_that_always_fails_leaves_a_warning_and_the_deployment_succeeds(
     time_skipping: WorkflowEnvironment,
 ) -> None:
