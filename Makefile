@@ -70,8 +70,10 @@ format: $(STAMP)
 ## make demo: start everything locally, deploy version 2 over version 1, print the outcome, stop
 ## (REGIONS=2: the same environment in the first 2 of 5 local regions, deployed in parallel)
 REGIONS ?= 1
+# SCENARIO=bad-canary: a version failing 20% of requests as a 10% canary, rolled back
+SCENARIO ?= good
 demo: $(STAMP) system-packages
-	$(PY) -m local.demo --regions $(REGIONS)
+	$(PY) -m local.demo --regions $(REGIONS) --scenario $(SCENARIO)
 
 ## make dev: the same set-up, left running with the Web UI for a person to explore
 dev: $(STAMP) system-packages

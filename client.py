@@ -16,12 +16,17 @@ While ``deploy --wait`` and ``rollback`` follow a deployment they print a line p
 on a terminal, lines under them show the phase, the time in it, health and clients left (per
 region), redrawn in place (cli/live.py).
 
-Exit codes: 0 succeeded (rollback: rolled back), 1 failed or rolled back (rollback: production
-not fully restored), 2 invalid input (nothing started), 3 Temporal unreachable, 4 refused: the
-state of the deployment does not allow it (one of the same service and environment still runs;
-nothing waits for approval; it has ended; the other color is not running), 5 no worker:
-``deploy --wait``, ``approve`` and ``rollback`` found no worker polling the task queue for
-BLUEGREEN_NO_WORKER_TIMEOUT seconds (default 60; the deployment goes on when one comes).
+``deploy`` (without --wait too) and ``switch`` go on once Temporal has let the operation run:
+while another one on the same service and environment (a deployment, a switch) holds the
+environment's lease (workflows/lease.py), it is refused, naming that one (cli/leases.py).
+
+Exit codes: 0 succeeded (deploy without --wait: started and let run; rollback: rolled back),
+1 failed or rolled back (rollback: production not fully restored), 2 invalid input (nothing
+started), 3 Temporal unreachable, 4 refused: the state of the deployment does not allow it (an
+operation on the same service and environment still runs; nothing waits for approval; it has
+ended; the other color is not running), 5 no worker: ``deploy``, ``switch``, ``approve`` and
+``rollback`` found no worker polling the task queue for BLUEGREEN_NO_WORKER_TIMEOUT seconds
+(default 60; the deployment goes on when one comes).
 Temporal connection settings as for the Temporal CLI (TEMPORAL_ADDRESS, …).
 """
 
@@ -30,7 +35,7 @@ import asyncio
 import json
 import sys
 
-from cli import deployment_kinds, live, recent, switching, updates
+from cli import deployment_kinds, leases, live, recent, switching, updates
 from cli.arguments import (
     approve_request,
     build_parser,
@@ -38,12 +43,13 @@ from cli.arguments import (
     rollback_request,
     switch_request,
 )
-from cli.deployments import print_err, print_now
+from cli.deployment_kinds.kind import AnyKind
+from cli.deployments import AnyHandle, AnyRequest, print_err, print_now
 from cli.lookup import lookup
 from cli.render import table
 from cli.workers import WorkerWatch
 from models.deployment import State
-from models.errors import BlueGreenError
+from models.errors import BlueGreenError, NoWorkerError
 from runtime.connection import connect, task_queue
 from runtime.process_exit import exit_now
 from runtime.tracing import tracing
@@ -53,17 +59,29 @@ async def deploy(args: argparse.Namespace) -> int:
     """Validate, start, and with --wait follow to the end."""
     request = deployment_request(args)  # before connecting: bad input starts nothing
     kind = deployment_kinds.for_request(request)  # one region or several: decided once, here
-    watch = WorkerWatch.from_environment() if args.wait else None  # also bad input
+    watch = WorkerWatch.from_environment()  # also bad input
     client = await connect(args.profile)
-    handle = await kind.start(client, request, task_queue())  # the trace's root
+    queue = task_queue()
+    handle = await kind.start(client, request, queue)  # the trace's root
     say = print_err if args.json else print_now
-    say(
-        f"started deployment {handle.id} (run {handle.result_run_id}):"
-        f" {request.service} {request.version} → {request.environment}, {kind.where(request)}"
-    )
+    try:
+        # Temporal decides whether it may run: another operation on the environment refuses it.
+        handle = await leases.admitted(
+            client,
+            handle,
+            lambda: kind.start(client, request, queue),
+            request.service,
+            request.environment,
+            queue,
+            watch,
+        )
+    except NoWorkerError:
+        say(_started_line(handle, request, kind))  # it goes on when a worker comes
+        raise
+    say(_started_line(handle, request, kind))
     if request.require_approval and not args.wait:
         say(f"it waits for approval before switching: client.py approve {handle.id}")
-    if watch is None:
+    if not args.wait:
         if args.json:
             started = {
                 "deployment_id": handle.id,
@@ -73,15 +91,20 @@ async def deploy(args: argparse.Namespace) -> int:
             print(json.dumps(started))
         return 0
     with live.progress(say, sys.stderr if args.json else sys.stdout, kind=kind) as on_status:
-        final = await watch.bounded(
-            client, task_queue(), lambda: kind.follow(client, handle, on_status)
-        )
+        final = await watch.bounded(client, queue, lambda: kind.follow(client, handle, on_status))
     code = kind.exit_code(final)
     if args.json:
         print(kind.as_json(final, run_id=handle.result_run_id, exit_code=code))
     else:
         print(kind.summary(final))
     return code
+
+
+def _started_line(handle: AnyHandle, request: AnyRequest, kind: AnyKind) -> str:
+    return (
+        f"started deployment {handle.id} (run {handle.result_run_id}):"
+        f" {request.service} {request.version} → {request.environment}, {kind.where(request)}"
+    )
 
 
 async def status(args: argparse.Namespace) -> int:
@@ -145,8 +168,9 @@ async def rollback(args: argparse.Namespace) -> int:
 async def switch(args: argparse.Namespace) -> int:
     """Send traffic back to the other color, if it still runs and is healthy."""
     request = switch_request(args)  # before connecting: bad input starts nothing
+    watch = WorkerWatch.from_environment()  # also bad input
     client = await connect(args.profile)
-    result = await switching.switch(client, request, task_queue())
+    result = await switching.switch(client, request, task_queue(), watch)
     if args.json:
         print(json.dumps({"exit_code": 0, **result.model_dump(mode="json")}, indent=2))
     else:

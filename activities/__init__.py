@@ -8,7 +8,16 @@ policies retry everything else with backoff.
 from collections.abc import Callable
 from typing import Any
 
-from activities import alarms, connections, ecs, integration_checks, notify, ssm, traffic
+from activities import (
+    alarms,
+    analysis,
+    connections,
+    ecs,
+    integration_checks,
+    notify,
+    ssm,
+    traffic,
+)
 
 ALL_ACTIVITIES: list[Callable[..., Any]] = [
     ssm.read_color_state,
@@ -21,10 +30,12 @@ ALL_ACTIVITIES: list[Callable[..., Any]] = [
     ecs.scale_to_zero,
     traffic.read_router_weights,
     traffic.switch_traffic,
+    traffic.set_traffic_weights,
     connections.count_connections,
     connections.notify_reconnect,
     integration_checks.run_integration_checks,
     alarms.read_alarm_states,
+    analysis.measure_metric,
     notify.send_notification,
 ]
 """Everything the worker registers."""

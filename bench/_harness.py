@@ -133,6 +133,11 @@ class Benchmark:
     """The length of a player's game, for benchmarks that seat players."""
     options: dict[str, float] = field(default_factory=dict)
     """Its own command-line options, ``--NAME``, with their defaults (and so their types)."""
+    spread: dict[str, str] = field(default_factory=dict)
+    """Summary name → figure: the summary gives that figure's median, min and max over the
+    rounds for each kind that has it (``{"canary": {"median": …, "min": …, "max": …}}``)."""
+    analysis: bool = False
+    """The local environment's config judges deployments with the metric analysis."""
 
 
 @dataclass
@@ -281,6 +286,7 @@ def measure(bench: Benchmark, run: Run) -> list[Sample]:
         worker_args=bench.worker_args,
         dynamic_config=run.setup["server_config"],
         search_attributes=bench.search_attributes,
+        analysis=bench.analysis,
         say=run.say,
     ) as stack:
 
@@ -314,6 +320,10 @@ def run_all(bench: Benchmark, args: argparse.Namespace, say: Callable[[str], Non
             for kind, figures in measured.kinds().items()
         }
         measured.summary = dict(bench.summarize(medians))
+        for name, key in bench.spread.items():
+            measured.summary[name] = {
+                kind: figures[key] for kind, figures in measured.kinds().items() if key in figures
+            }
         for name, each in ratios(bench, measured).items():
             kind, other, key = bench.ratios[name]
             measured.summary[name] = medians[kind][key] / medians[other][key]
@@ -431,6 +441,15 @@ def report(bench: Benchmark, results: Results) -> str:
         for key, value in measured.summary.items():
             if key in bench.ratios:
                 lines.append(f"{bench.labels.get(key, key)}: {value:.2f}{TIMES}")
+            elif isinstance(value, dict):
+                lines.append(
+                    f"{bench.labels.get(key, key)}: "
+                    + "; ".join(
+                        f"{kind} {number(each['median'])} (min {number(each['min'])},"
+                        f" max {number(each['max'])})"
+                        for kind, each in value.items()
+                    )
+                )
             elif not key.endswith("_per_round"):
                 lines.append(f"{bench.labels.get(key, key)}: {number(value)}")
     return "\n".join(lines)

@@ -75,6 +75,7 @@ def summary(status: DeploymentStatus) -> str:
         for color in COLORS:
             lines.append(f"  {color:<5} version: {version_change(status, color)}")
     lines.append(f"  phase reached: {phase_reached(status).value}")
+    lines.extend(_traffic_lines(status))
     if status.last_health:
         lines.append(f"  last health check: {status.last_health.reason}")
     if status.last_connections:
@@ -133,6 +134,21 @@ def _approval_lines(status: DeploymentStatus) -> list[str]:
     return []
 
 
+def _traffic_lines(status: DeploymentStatus) -> list[str]:
+    traffic = status.traffic_text()
+    if traffic is None:
+        return []
+    lines = [f"  traffic: {traffic}"]
+    lines += [f"  analysis: {line}" for line in status.analysis_lines()]
+    if status.awaiting_step_approval and status.state == State.RUNNING:
+        lines.append(f"  this step waits for approval: client.py approve {status.deployment_id}")
+    lines.extend(
+        f"  step {a.step} ({a.percent}%) approved by {a.by} at {at(a.at)}"
+        for a in status.step_approvals
+    )
+    return lines
+
+
 def _bake_lines(status: DeploymentStatus) -> list[str]:
     lines = []
     if status.bake_until:
@@ -178,6 +194,12 @@ def as_document(status: DeploymentStatus, **extra: Any) -> dict[str, Any]:
 
 def approved_line(status: DeploymentStatus) -> str:
     """What ``client.py approve`` prints once the deployment took the approval."""
+    step = status.step_approvals[-1] if status.step_approvals else None
+    if step and (status.approval is None or step.at >= status.approval.at):
+        return (
+            f"approved {status.deployment_id} as {step.by}: {status.target_color} goes on from"
+            f" step {step.step} ({step.percent}%)"
+        )
     by = status.approval.by if status.approval else "?"
     return (
         f"approved {status.deployment_id} as {by}: switching"

@@ -156,6 +156,9 @@ def as_json(status: MultiRegionStatus, **extra: Any) -> str:
 
 def approved_line(status: MultiRegionStatus) -> str:
     """Which regions the approval released now, and which it will release once they are ready."""
+    step = status.step_approvals[-1] if status.step_approvals else None
+    if step and (status.approval is None or step.at >= status.approval.at):
+        return f"approved {status.deployment_id} as {step.by}: the {step.comment} goes on"
     by = status.approval.by if status.approval else "?"
     released = [p.region for p in status.regions.values() if p.released]
     later = [p.region for p in status.regions.values() if not p.released and _before_gate(p)]

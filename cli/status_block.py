@@ -4,7 +4,7 @@ is now (cli/live.py redraws them in place); each kind of deployment shows its ow
 from datetime import datetime
 
 from cli import render
-from models.deployment import DeploymentStatus, State
+from models.deployment import DeploymentStatus, Phase, State
 from models.multi_region import MultiRegionStatus, RegionProgress
 from workflows.long_wait import checks
 
@@ -12,6 +12,11 @@ from workflows.long_wait import checks
 def one_region(status: DeploymentStatus, now: datetime) -> list[str]:
     """Where a running one-region deployment is: phase and time in it, health, clients, alarms."""
     lines = [f"  now: {status.phase.value} for {time_in_phase(status, now)}"]
+    traffic = status.traffic_text()
+    if traffic and status.phase == Phase.SWITCHING:
+        lines.append(f"  traffic: {traffic}")
+    if status.state == State.RUNNING:
+        lines += [f"  analysis: {line}" for line in status.analysis_lines()]
     if status.last_health:
         lines.append(f"  health: {_health(status)}")
     if status.last_connections:
@@ -25,7 +30,7 @@ def one_region(status: DeploymentStatus, now: datetime) -> list[str]:
 
 def several_regions(status: MultiRegionStatus, now: datetime) -> list[str]:
     """Where each region of a running multi-region deployment is: a table, a row per region."""
-    rows = [["REGION", "PHASE", "FOR", "HEALTH", "CLIENTS LEFT"]]
+    rows = [["REGION", "PHASE", "FOR", "TRAFFIC", "HEALTH", "CLIENTS LEFT"]]
     rows += [_region_row(progress, now) for progress in status.regions.values()]
     return [f"  {line}" for line in render.table(rows)]
 
@@ -34,12 +39,13 @@ def _region_row(progress: RegionProgress, now: datetime) -> list[str]:
     status = progress.status
     if status is None:
         waiting = "not started" if progress.ended else f"not started (wave {progress.wave + 1})"
-        return [progress.region, waiting, "-", "-", "-"]
+        return [progress.region, waiting, "-", "-", "-", "-"]
     running = status.state == State.RUNNING
     return [
         progress.region,
         status.phase.value if running else status.state.value,
         time_in_phase(status, now) if running else "-",
+        status.traffic_text() or "-",
         _health(status) if status.last_health else "-",
         _clients(status) if status.last_connections else "-",
     ]

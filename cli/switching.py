@@ -1,13 +1,17 @@
 """``client.py switch``: run SwitchBack — traffic back to the other color — to its end, unless a
 deployment or another switch of the same environment is running; each refusal a RefusedError."""
 
+from collections.abc import Awaitable
+
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
+from cli import leases
 from cli.deployments import current_status, deployment_id, switch_id
 from cli.lookup import find
 from cli.starting import search_attributes_registered
+from cli.workers import WorkerWatch
 from models.errors import BlueGreenError, RefusedError
 from models.switch import SwitchRequest, SwitchResult
 from workflows import search_attributes
@@ -16,10 +20,12 @@ from workflows.switch_back import SwitchBack
 SwitchHandle = WorkflowHandle[SwitchBack, SwitchResult]
 
 
-async def switch(client: Client, request: SwitchRequest, task_queue: str) -> SwitchResult:
+async def switch(
+    client: Client, request: SwitchRequest, task_queue: str, watch: WorkerWatch
+) -> SwitchResult:
     """Run SwitchBack to its end, unless a deployment or another switch is running."""
     await _refuse_while_deploying(client, request)
-    handle = await _start_switch(client, request, task_queue)
+    handle = await start_switch(client, request, task_queue, watch)
     try:
         return await handle.result()
     except WorkflowFailureError as err:
@@ -39,6 +45,20 @@ def switched_lines(result: SwitchResult) -> list[str]:
         f" ({to} runs version {result.versions.get(to) or '?'}; healthy: {result.health.reason})"
     )
     return [line, *(f"  warning: {warning}" for warning in result.warnings)]
+
+
+async def start_switch(
+    client: Client, request: SwitchRequest, task_queue: str, watch: WorkerWatch
+) -> SwitchHandle:
+    """Start SwitchBack, and wait until Temporal has let it run: a RefusedError naming the
+    operation that holds the environment otherwise (cli/leases.py)."""
+
+    def start() -> Awaitable[SwitchHandle]:
+        return _start_switch(client, request, task_queue)
+
+    return await leases.admitted(
+        client, await start(), start, request.service, request.environment, task_queue, watch
+    )
 
 
 async def _refuse_while_deploying(client: Client, request: SwitchRequest) -> None:

@@ -263,8 +263,49 @@ def _load_balancer(
     return load_balancer["LoadBalancerArn"], listener["ListenerArn"]
 
 
+ERROR_RATE_QUERY = (
+    'sum(rate(haproxy_server_http_responses_total{proxy="tasks-{region}",server=~"{color}-.*",'
+    'code="5xx"}[{window}])) / sum(rate(haproxy_server_http_responses_total{'
+    'proxy="tasks-{region}",server=~"{color}-.*"}[{window}]))'
+)
+"""The new color's share of 5xx answers through the local HAProxy, as Prometheus scrapes it."""
+REQUESTS_QUERY = (
+    'sum(increase(haproxy_server_http_responses_total{proxy="tasks-{region}",'
+    'server=~"{color}-.*"}[{window}]))'
+)
+"""The answers the new color gave in the window: the analysis's request count."""
+
+
+def analysis_section(environment: str, prometheus_url: str) -> str:
+    """The ``analysis`` tables of the demo's deploy.toml: the new color's 5xx share measured
+    every second through Prometheus."""
+    q = json.dumps
+    return f"""
+# The new color's share of 5xx answers, from Prometheus scraping HAProxy every second,
+# measured every second from its first traffic through the bake. No data, and fewer than 20
+# answers in the window, are inconclusive: never a pass, and more than 10 of them roll back.
+[environments.{environment}.analysis]
+prometheus_url = {q(prometheus_url)}
+
+[[environments.{environment}.analysis.metrics]]
+name = "error-rate"
+provider = "prometheus"
+query = {q(ERROR_RATE_QUERY)}
+requests_query = {q(REQUESTS_QUERY)}
+max = 0.05
+window = "5s"
+interval = "1s"
+min_requests = 20
+inconclusive_limit = 10
+"""
+
+
 def write_demo_config(
-    path: Path, resources: DemoResources, *other_regions: DemoResources, notify: str = ""
+    path: Path,
+    resources: DemoResources,
+    *other_regions: DemoResources,
+    prometheus_url: str | None = None,
+    notify: str = "",
 ) -> DeployConfig:
     """Write the deploy.toml for ``resources`` to ``path``; returns it as ``load_config`` reads it.
 
@@ -272,7 +313,9 @@ def write_demo_config(
     With ``other_regions`` the environment spans them too (``regions``, one wave): the keys
     describe ``resources``' region, and an ``in_region`` table per other region gives its own
     ARNs, game servers and alarms; cluster, service and SSM names are the same everywhere.
-    ``notify`` is TOML added to the environment: its notify tables (local/notify_receiver.py).
+    With ``prometheus_url`` the new color is also judged by a metric analysis (every region's
+    HAProxy is scraped by that one Prometheus). ``notify`` is TOML added to the environment: its
+    notify tables (local/notify_receiver.py).
     """
     r = resources
     q = json.dumps  # a TOML basic string: JSON's escapes are TOML's
@@ -340,6 +383,7 @@ name = "health"
 url = "{{color_url}}/health"
 expected_status = 200
 body_contains = "ok"
+{analysis_section(r.environment, prometheus_url) if prometheus_url else ""}\
 {notify}{"".join(_region_overrides(other) for other in other_regions)}"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")

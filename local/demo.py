@@ -1,7 +1,7 @@
 """``make demo``: deploy version 2 over version 1 on this machine, under load, check the
 outcome and what players saw, stop.
 
-    python -m local.demo [--regions N]
+    python -m local.demo [--regions N] [--scenario good|bad-canary]
 
 Players (WebSocket sessions playing games) and HTTP requests go through HAProxy for the whole
 deployment and until at least MIN_REQUESTS requests were sent. The last line says what they
@@ -15,10 +15,18 @@ demo REGIONS=2``) makes the environment span the first N of ``local.stack.DEMO_R
 same deployment runs in each region at once, each with its own players, and everything is
 checked in every one of them.
 
+Every deployment is also judged by the metric analysis: the new color's 5xx share, measured
+every second through Prometheus (which scrapes HAProxy), from its first traffic through the
+bake. ``--scenario bad-canary`` (``make demo SCENARIO=bad-canary``) deploys ``game:2-errors20``
+instead, a version that answers 500 to a fifth of ``GET /version``, as a 10 % canary: exit 0
+only when the analysis rolled it back at that first step, SSM and all traffic are back on
+blue, green is at zero again, and no session on blue was cut. The traffic line then counts
+the requests that failed on the canary: the bad version's blast radius.
+
 The deployment's notifications go to a local receiver standing in for Slack and a webhook
 (``local/notify_receiver.py``); the demo prints a line for each message it received
 (``notified (slack): switched game 2 → green (prod, us-west-2)``) and expects the switch and the
-success on Slack and the success on the webhook.
+success on Slack and the success on the webhook (the bad canary: its rollback on both).
 """
 
 import argparse
@@ -26,6 +34,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from local.aws_resources import INITIAL_VERSION
 from local.data_plane.haproxy import frontend_name
 from local.load import LoadSettings
 from local.notify_receiver import NotificationReceiver
@@ -37,6 +46,14 @@ from models.colors import Color
 
 VERSION = "2"
 IMAGE = "game:2"
+BAD_VERSION = "2-errors20"
+CANARY = """
+# The demo's bad canary: 10 % of the traffic for a minute, judged every second.
+[environments.{environment}.traffic]
+strategy = "canary"
+percent = 10
+pause = "1m"
+"""
 TARGET: Color = "green"
 PLAYERS = 50
 """WebSocket players per region, each playing games of GAME_SECONDS back to back."""
@@ -49,6 +66,8 @@ LOAD_SECONDS = 180
 """The most the load runs, whatever happens."""
 NOTIFIED = {("slack", "switched"), ("slack", "succeeded"), ("webhook", "succeeded")}
 """The notifications a successful deployment sends with the local environment's notify tables."""
+CANARY_NOTIFIED = {("slack", "rolled_back"), ("webhook", "rolled_back")}
+"""Those of the bad canary, which the analysis rolls back."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -60,6 +79,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=range(1, len(DEMO_REGIONS) + 1),
         metavar="N",
         help=f"deploy to the first N of {', '.join(DEMO_REGIONS)} (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--scenario",
+        choices=("good", "bad-canary"),
+        default="good",
+        help="good: version 2, all at once; bad-canary: a version failing 20%% of requests,"
+        " as a 10%% canary that the analysis rolls back (default: %(default)s)",
     )
     return parser.parse_args(argv)
 
@@ -80,10 +106,13 @@ def main(argv: list[str] | None = None) -> int:
                 db_file=STATE_DIR / "temporal" / "demo.db",
                 regions=demo_regions(args.regions),
                 players=0,
+                analysis=True,
                 notifications=receiver,
                 say=say,
             ) as stack,
         ):
+            if args.scenario == "bad-canary":
+                return canary_and_check(stack, seen.append)
             return deploy_and_check(stack, seen.append)
 
     code = exit_code(run, say)
@@ -97,16 +126,7 @@ def deploy_and_check(stack: LocalStack, saw: Callable[[TrafficReport], object]) 
     """Start the load, print the state, deploy, print the state again, and compare it and
     what players saw with what a deployment must leave, in every region of the stack; what
     players saw goes to ``saw``."""
-    settings = {
-        region: LoadSettings(
-            url=url,
-            players=PLAYERS,
-            game_seconds=GAME_SECONDS,
-            requests_per_second=REQUESTS_PER_SECOND,
-            seconds=LOAD_SECONDS,
-        )
-        for region, url in stack.data_plane.players.items()
-    }
+    settings = load_settings(stack)
     with measured(stack.data_plane, settings, "demo-load") as seen:
         say(
             f"load: {PLAYERS} players and {REQUESTS_PER_SECOND} requests/s"
@@ -149,6 +169,59 @@ def deploy_and_check(stack: LocalStack, saw: Callable[[TrafficReport], object]) 
     return 0 if code == 0 and not problems and not noticed else 1
 
 
+def canary_and_check(stack: LocalStack, saw: Callable[[TrafficReport], object]) -> int:
+    """Deploy the bad version as a canary under load; exit 0 only when the analysis rolled it
+    back and blue, untouched, kept its players."""
+    config = stack.config_path.with_name("deploy-canary.toml")
+    config.write_text(stack.config_path.read_text() + CANARY.format(environment=stack.environment))
+    command = stack.deploy_args(BAD_VERSION, f"game:{BAD_VERSION}", "--wait")
+    command[command.index("--config") + 1] = str(config)
+    with measured(stack.data_plane, load_settings(stack), "demo-load") as seen:
+        say(f"load: {PLAYERS} players and {REQUESTS_PER_SECOND} requests/s through HAProxy")
+        say(f"running: client.py {' '.join(command)}")
+        code = stack.run_client(*command)
+        time.sleep(2)  # the players' traffic once it is all back on blue
+    report = seen.report
+    assert report is not None
+    problems = []
+    for region in stack.regions:
+        state = read_state(stack.region_config(region))
+        say(f"state after{where(stack, region)}:")
+        print(format_state(state), flush=True)
+        problems += mismatches(state, "blue", INITIAL_VERSION, stack.regional[region].desired_count)
+    problems += notified(stack, CANARY_NOTIFIED)
+    if code != 1:
+        problems.append(f"client.py deploy exited with {code}, not 1 (rolled back)")
+    if report.cut_on.get("blue", 0):
+        problems.append(f"{report.cut_on['blue']} sessions on blue were cut")
+    if report.connection_errors or report.response_errors or report.retried:
+        problems.append(f"HAProxy counted errors: {report.line()}")
+    if problems:
+        say(f"FAILED: {'; '.join(problems)}")
+    else:
+        say(
+            f"OK: the analysis rolled {BAD_VERSION} back at its 10% step; {report.failed} of"
+            f" {report.requests} requests failed, the canary's blast radius; no session on"
+            " blue was cut, and blue has all the traffic again"
+        )
+    saw(report)
+    return 1 if problems else 0
+
+
+def load_settings(stack: LocalStack) -> dict[str, LoadSettings]:
+    """Each region's players and requests, through its HAProxy."""
+    return {
+        region: LoadSettings(
+            url=url,
+            players=PLAYERS,
+            game_seconds=GAME_SECONDS,
+            requests_per_second=REQUESTS_PER_SECOND,
+            seconds=LOAD_SECONDS,
+        )
+        for region, url in stack.data_plane.players.items()
+    }
+
+
 def deploy(stack: LocalStack) -> tuple[int, list[str]]:
     """Print the state, deploy, print the state again; client.py's exit code and what differs
     from the state a finished deployment leaves, by region."""
@@ -176,16 +249,16 @@ def deploy(stack: LocalStack) -> tuple[int, list[str]]:
     return code, problems + notified(stack)
 
 
-def notified(stack: LocalStack) -> list[str]:
+def notified(stack: LocalStack, expected: set[tuple[str, str]] = NOTIFIED) -> list[str]:
     """Print a line per notification the local receiver got (all of them were sent before the
-    deployment ended); what is missing of those a successful deployment sends."""
+    deployment ended); what is missing of the ``expected`` (kind, event)."""
     if stack.notifications is None:
         return []
     received = stack.notifications.received
     for message in received:
         say(message.line())
     delivered = {(m.kind, m.event) for m in received if m.answered < 300}
-    return [f"no {event} notification to {kind}" for kind, event in sorted(NOTIFIED - delivered)]
+    return [f"no {event} notification to {kind}" for kind, event in sorted(expected - delivered)]
 
 
 def requests_so_far(stack: LocalStack) -> int:

@@ -168,6 +168,7 @@ def local_stack(
     regions: Sequence[str] = (REGION,),
     dynamic_config: Mapping[str, object] | None = None,
     search_attributes: bool = True,
+    analysis: bool = False,
     notifications: NotificationReceiver | None = None,
     say: Callable[[str], object] = lambda _: None,
 ) -> Iterator[LocalStack]:
@@ -183,9 +184,11 @@ def local_stack(
     ``dynamic_config`` goes to the dev server (``temporal_dev_server``), ``worker_args`` to
     Python for the worker (``worker``). ``search_attributes`` registers the BlueGreen* search
     attributes (``workflows/search_attributes.py``) with it; False leaves the namespace without
-    them, as a cluster nobody set up for them. ``notifications``, a running receiver, adds
-    notify tables to the config (local/notify_receiver.py) and gives the worker the variables
-    holding the receiver's URLs.
+    them, as a cluster nobody set up for them. ``analysis`` adds the metric analysis to the
+    config: the new color's 5xx share through Prometheus, which needs traffic to pass (no
+    data is never a pass), so only stacks that bring load of their own ask for it.
+    ``notifications``, a running receiver, adds notify tables to the config
+    (local/notify_receiver.py) and gives the worker the variables holding the receiver's URLs.
     """
     if not regions:
         raise ValueError("local_stack needs at least one region")
@@ -212,7 +215,7 @@ def local_stack(
         say(f"Temporal dev server at {address}" + (f", Web UI at {ui_url}" if ui_url else ""))
 
         # The colors' URLs are the data plane's gateway: chosen before the resources name them.
-        gateway_port = free_port()
+        gateway_port, prometheus_port = free_port(), free_port()
         regional: dict[str, DemoResources] = {}
         for region in regions:
             # Region names in the lines only where there are several.
@@ -229,12 +232,20 @@ def local_stack(
                 f" an ALB, SSM {resources.ssm_prefix}"
             )
         first, *others = regional.values()
+        prometheus_url = f"http://127.0.0.1:{prometheus_port}" if analysis else None
         notify = notify_tables(environment, ui_url) if notifications else ""
-        write_demo_config(config_path, first, *others, notify=notify)
+        write_demo_config(config_path, first, *others, prometheus_url=prometheus_url, notify=notify)
         say(f"config in {_shown(config_path)}")
 
         plane = stack.enter_context(
-            data_plane(config_path, environment, list(regions), aws, gateway_port=gateway_port)
+            data_plane(
+                config_path,
+                environment,
+                list(regions),
+                aws,
+                gateway_port=gateway_port,
+                prometheus_port=prometheus_port,
+            )
         )
         for region, url in plane.players.items():
             where = f"{region}: " if len(regions) > 1 else ""

@@ -26,6 +26,8 @@ class TrafficReport(BaseModel):
     failed: int
     sessions: int
     cut: int
+    cut_on: dict[str, int]
+    """Color → sessions cut while on it."""
     reconnected: int
     landed: dict[str, int]
     """Color → players who reconnected onto it."""
@@ -50,6 +52,10 @@ class TrafficReport(BaseModel):
             failed=sum(load.requests.failed for load in loads.values()),
             sessions=sum(load.sessions.opened for load in loads.values()),
             cut=sum(load.sessions.cut for load in loads.values()),
+            cut_on={
+                color: sum(load.sessions.cut_on.get(color, 0) for load in loads.values())
+                for color in COLORS
+            },
             reconnected=sum(load.sessions.reconnected for load in loads.values()),
             landed=landed,
             retried=sum(c.total.wretr + c.total.wredis for c in counters.values()),

@@ -6,6 +6,7 @@ from pydantic import BaseModel
 
 from models.colors import Color
 from models.config import ColorConfig, IntegrationCheck, RouterConfig
+from models.observations import RouterWeights
 
 
 class SsmInput(BaseModel):
@@ -93,6 +94,12 @@ class RouterInput(BaseModel):
 
 class SwitchTrafficInput(RouterInput):
     to_color: Color
+
+
+class SetWeightsInput(RouterInput):
+    """A traffic step: the split to set."""
+
+    weights: RouterWeights
 
 
 class ConnectionsInput(BaseModel):

@@ -12,8 +12,6 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
     StrictBool,
@@ -23,10 +21,13 @@ from pydantic import (
     model_validator,
 )
 
+from models.analysis import AnalysisConfig
 from models.colors import Color
 from models.durations import Duration
 from models.errors import ConfigError, one_line
 from models.notifications import SHARED_KEYS, NotifyTargets
+from models.strict import StrictModel
+from models.traffic import TrafficConfig
 
 # Where the worker reaches a color or an endpoint. ``{color_url}`` stands for the ``url`` of the
 # color the request is about (the new color for checks, the old one for connections).
@@ -56,12 +57,6 @@ def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             merged[key] = value
     return merged
-
-
-class StrictModel(BaseModel):
-    """Unknown keys are errors: a typo in the file must not silently fall back to a default."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def check_url_template(value: str) -> str:
@@ -188,7 +183,7 @@ class BakeConfig(StrictModel):
     duration: Duration = timedelta(minutes=5)
     """0s skips the bake: drain and cleanup start right after the switch."""
     poll_interval: Duration = timedelta(seconds=15)
-    alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = []
+    alarms: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(default_factory=list)
     """CloudWatch alarm names in the environment's region; any in ALARM rolls back."""
 
     @model_validator(mode="after")
@@ -237,11 +232,11 @@ class EnvironmentConfig(StrictModel):
     """
 
     region: Region
-    regions: list[Region] = []
+    regions: list[Region] = Field(default_factory=list)
     """Several regions, deployed in parallel (one wave)."""
-    waves: list[list[Region]] = []
+    waves: list[list[Region]] = Field(default_factory=list)
     """Regions in ordered waves: a wave starts only after the previous one passed its bake."""
-    in_region: dict[str, dict[str, Any]] = {}
+    in_region: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Region → the keys whose values differ there (ARNs, names, URLs), as nested tables."""
     ssm_prefix: str = Field(pattern=r"^/[A-Za-z0-9_.\-/]*[A-Za-z0-9_.\-]$")
     """SSM parameters live under this path; see docs/configuration.md, "SSM parameters"."""
@@ -259,8 +254,12 @@ class EnvironmentConfig(StrictModel):
     bake: BakeConfig = BakeConfig()
     connections: ConnectionsConfig | None = None
     """Without it there is nothing to drain: the old color is shut down right after the switch."""
-    integration_checks: list[IntegrationCheck] = []
-    notify: NotifyTargets = []
+    integration_checks: list[IntegrationCheck] = Field(default_factory=list)
+    traffic: TrafficConfig = TrafficConfig()
+    """How the traffic moves to the new color: all at once (the default) or in steps."""
+    analysis: AnalysisConfig = AnalysisConfig()
+    """Metrics that judge the new version while it gets traffic (models/analysis.py)."""
+    notify: NotifyTargets = Field(default_factory=list)
     """Who hears of approvals, switches and ends, and where (models/notifications.py)."""
 
     @model_serializer(mode="wrap")
@@ -285,6 +284,7 @@ class EnvironmentConfig(StrictModel):
         )
         if any(COLOR_URL in u for u in uses_color_url) and not (self.blue.url and self.green.url):
             raise ValueError(f"blue.url and green.url are required where a URL uses {COLOR_URL}")
+        self.analysis.check_environment(self)
         return self
 
     @model_validator(mode="after")

@@ -6,12 +6,20 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from models.colors import Color
-from models.config import EnvironmentConfig, StrictModel
+from models.analysis import MetricTally
+from models.colors import Color, other_color
+from models.config import EnvironmentConfig
 from models.deployment_phase import Phase as Phase
 from models.deployment_phase import State as State
-from models.messages import UNKNOWN, Approval, RollbackRecord
-from models.observations import AlarmState, CheckResult, ConnectionCount, HealthObservation
+from models.messages import UNKNOWN, Approval, RollbackRecord, StepApproval
+from models.observations import (
+    AlarmState,
+    CheckResult,
+    ConnectionCount,
+    HealthObservation,
+    RouterWeights,
+)
+from models.strict import StrictModel
 
 # Versions and images end up in SSM, task definitions and HTTP headers: no spaces or shell
 # characters, so nothing downstream has to quote them.
@@ -123,6 +131,21 @@ class DeploymentStatus(BaseModel):
     awaiting_approval_since: datetime | None = None
     awaiting_approval_until: datetime | None = None
     approval: Approval | None = None
+    traffic_plan: list[int] = []
+    """The new color's percent of the traffic at each step of the switch (the last is 100);
+    empty until the switch starts."""
+    traffic_step: int = 0
+    """Steps set so far: 1 once the first split is set, len(traffic_plan) once all traffic is on
+    the new color (and 0 again after a rollback put it back)."""
+    traffic_split: RouterWeights | None = None
+    """The weights the deployment set last."""
+    step_until: datetime | None = None
+    """When the current step's pause ends (a step waiting for approval: when that wait ends)."""
+    awaiting_step_approval: bool = False
+    """The current step waits for the ``approve`` message, not for a timer."""
+    step_approvals: list[StepApproval] = []
+    analysis: list[MetricTally] = []
+    """Each analysis metric's verdicts so far and its latest result."""
     bake_until: datetime | None = None
     alarm_checks: int = 0
     last_alarms: list[AlarmState] = []
@@ -132,3 +155,28 @@ class DeploymentStatus(BaseModel):
     report_number: int = 0
     """In a report to a multi-region parent: which one (1, 2, …). Signals between workflows can
     arrive out of order, so the parent keeps the highest; 0 in a status that is not a report."""
+
+    def traffic_text(self) -> str | None:
+        """Where the traffic goes, as the deployment set it, and the step it is at, e.g.
+        ``green 10%, blue 90% (step 1 of 3, holding until 12:00:05 UTC)``; None before the
+        switch."""
+        split, new = self.traffic_split, self.target_color
+        if split is None or new is None:
+            return None
+        old = other_color(new)
+        shares = f"{new} {split.percent_of(new)}%, {old} {split.percent_of(old)}%"
+        plan = self.traffic_plan
+        if not (len(plan) > 1 and self.traffic_step):
+            return shares
+        step = f"step {self.traffic_step} of {len(plan)}"
+        if self.state == State.RUNNING and self.step_until and self.traffic_step < len(plan):
+            wait = "waiting for approval" if self.awaiting_step_approval else "holding"
+            step += f", {wait} until {self.step_until:%H:%M:%S} UTC"
+        return f"{shares} ({step})"
+
+    def analysis_lines(self) -> list[str]:
+        """Each analysis metric's tally and latest verdict, a line each."""
+        return [
+            tally.summary() + (f"; last: {tally.last.reason}" if tally.last else "")
+            for tally in self.analysis
+        ]

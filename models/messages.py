@@ -8,8 +8,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from models.config import StrictModel
 from models.deployment_phase import Phase
+from models.strict import StrictModel
 
 UNKNOWN = "unknown"
 """Who sent a message, or started a deployment, when nobody said."""
@@ -35,6 +35,15 @@ class Approval(BaseModel):
     by: str
     comment: str
     at: datetime
+
+
+class StepApproval(Approval):
+    """An approval that let a traffic step go on to the next one."""
+
+    step: int
+    """The step it let go on, 1 for the first."""
+    percent: int
+    """The new color's share of the traffic at that step."""
 
 
 class RollbackRecord(BaseModel):

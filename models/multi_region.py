@@ -4,10 +4,11 @@ from typing import Self
 
 from pydantic import BaseModel, Field, model_validator
 
-from models.config import EnvironmentConfig, StrictModel
+from models.config import EnvironmentConfig
 from models.deployment import DeploymentRequest, DeploymentStatus, Image, Version
 from models.deployment_phase import Phase, State
 from models.messages import UNKNOWN, Approval, RollbackRecord
+from models.strict import StrictModel
 
 
 class MultiRegionRequest(StrictModel):
@@ -109,6 +110,8 @@ class MultiRegionStatus(BaseModel):
     switch_together: bool = False
     fail_fast: bool = True
     approval: Approval | None = None
+    step_approvals: list[Approval] = []
+    """Approvals of traffic steps passed on to the regions holding one; the comment names them."""
     rollback: RollbackRecord | None = None
     reason: str | None = None
     """Why it did not succeed: the first region that failed, or the rollback."""

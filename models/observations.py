@@ -76,6 +76,17 @@ class RouterWeights(BaseModel):
     blue: int
     green: int
 
+    @classmethod
+    def split(cls, color: Color, percent: int) -> "RouterWeights":
+        """``percent`` of the traffic to ``color``, the rest to the other color."""
+        other: Color = "green" if color == "blue" else "blue"
+        return cls.model_validate({color: percent, other: 100 - percent})
+
+    def percent_of(self, color: Color) -> int:
+        """``color``'s share of the traffic, in percent of both weights."""
+        total = self.blue + self.green
+        return round(100 * (self.blue if color == "blue" else self.green) / total) if total else 0
+
     def serving(self) -> Color | None:
         """The one color that receives all the traffic, or None when it is split."""
         if self.blue > 0 and self.green == 0:

@@ -5,9 +5,10 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from models.colors import Color
-from models.config import EnvironmentConfig, StrictModel
+from models.config import EnvironmentConfig
 from models.messages import UNKNOWN
 from models.observations import HealthObservation
+from models.strict import StrictModel
 
 
 class SwitchRequest(StrictModel):

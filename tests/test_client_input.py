@@ -443,6 +443,36 @@ CONFIG_CASES = {
         ),
         "environments.prod: in_region.us-east-1: notify cannot differ per region",
     ),
+    "canary without a percent": (
+        edited('strategy = "steps"\nsteps = [10, 50, 100]', 'strategy = "canary"'),
+        "environments.prod.traffic: percent is required with strategy canary",
+    ),
+    "traffic steps that do not rise": (
+        edited("steps = [10, 50, 100]", "steps = [50, 10, 100]"),
+        "environments.prod.traffic: steps must rise, each higher than the one before",
+    ),
+    "traffic steps that stop short of 100": (
+        edited("steps = [10, 50, 100]", "steps = [10, 50]"),
+        "environments.prod.traffic: steps must end at 100",
+    ),
+    "approval at a step that is not one": (
+        edited("approve_at = [50]", "approve_at = [30]"),
+        "environments.prod.traffic: approve_at: 30 is not a step before 100 (the steps are 10, 50, 100)",
+    ),
+    "an unknown traffic strategy": (
+        edited('strategy = "steps"', 'strategy = "big-bang"'),
+        "environments.prod.traffic: strategy 'big-bang' is not all_at_once, canary, linear, steps",
+    ),
+    "a preset with a pause": (
+        edited(
+            'strategy = "steps"\nsteps = [10, 50, 100]', 'strategy = "ECSCanary10Percent5Minutes"'
+        ),
+        "environments.prod.traffic: strategy ECSCanary10Percent5Minutes is a preset: it takes no",
+    ),
+    "a step percent above 99": (
+        edited('strategy = "steps"\nsteps = [10, 50, 100]', 'strategy = "linear"\npercent = 100'),
+        "environments.prod.traffic.percent: Input should be less than or equal to 99",
+    ),
 }
 
 

@@ -87,9 +87,11 @@ def test_deploy_version_2_over_version_1_end_to_end(stack: LocalStack) -> None:
 
 def test_a_second_deployment_while_one_runs_is_refused_naming_it(stack: LocalStack) -> None:
     # A task queue no worker polls: the first deployment stays running for as long as we like.
-    idle = {"BLUEGREEN_TASK_QUEUE": "no-worker-here"}
+    # (client.py gives up waiting for a worker to let it run after a second: exit 5.)
+    idle = {"BLUEGREEN_TASK_QUEUE": "no-worker-here", "BLUEGREEN_NO_WORKER_TIMEOUT": "1"}
     first = client(stack, *stack.deploy_args("3", "game:3"), env=idle)
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 5, first.stderr
+    assert first.stdout.startswith("started deployment deploy-game-prod"), first.stdout
     try:
         second = client(stack, *stack.deploy_args("4", "game:4"), env=idle)
 

@@ -45,6 +45,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 
 from activities.alarms import read_alarm_states
+from activities.analysis import measure_metric
 from activities.aws import _cached_client
 from activities.ecs import check_health, register_task_definition
 from activities.ssm import ACTIVE_COLOR, VERSION, parameter_name, read_color_state
@@ -61,6 +62,7 @@ from models.activities import (
     SsmInput,
     SwitchTrafficInput,
 )
+from models.analysis import AnalysisMetric, CloudWatchQuery, MeasureInput
 from models.config import EnvironmentConfig
 from models.deployment import Phase, State
 from models.observations import RouterWeights
@@ -452,6 +454,18 @@ def operation_needing(
         "WeightListeners": lambda: switch_traffic(SwitchTrafficInput(**router, to_color="green")),
         "WatchAlarms": lambda: read_alarm_states(
             AlarmsInput(region=env.region, alarm_names=resources.alarm_names)
+        ),
+        "ReadAnalysisMetrics": lambda: measure_metric(
+            MeasureInput(
+                region=env.region,
+                color="green",
+                metric=AnalysisMetric(
+                    name="requests",
+                    provider="cloudwatch",
+                    query=CloudWatchQuery(metric="RequestCount"),
+                    min=0,
+                ),
+            )
         ),
     }
     return operations[sid]

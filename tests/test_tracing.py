@@ -184,6 +184,11 @@ async def test_a_deployment_is_one_trace_from_the_client_to_each_activity(
     tree.assert_activities_chain(start, aws.names())
     assert "read_color_state" in aws.names() and "scale_to_zero" in aws.names()
     assert not [name for name in tree.names() if "Query" in name]
+    # The environment's lease, taken first and released last, is in the same trace.
+    lease = tree.one("StartChildWorkflow:EnvironmentLease")
+    assert tree.parent(lease) is start
+    assert tree.parent(tree.one("RunWorkflow:EnvironmentLease")) is lease
+    assert tree.parent(tree.one("SignalChildWorkflow:release")) is start
 
 
 async def test_a_refused_start_is_an_error_span(

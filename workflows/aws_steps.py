@@ -13,12 +13,13 @@ with workflow.unsafe.imports_passed_through():
         ServiceRef,
         SetActiveColorInput,
         SetColorVersionInput,
+        SetWeightsInput,
         SsmInput,
         SwitchTrafficInput,
     )
     from models.colors import Color
     from models.config import EnvironmentConfig
-    from models.observations import ColorState, HealthObservation
+    from models.observations import ColorState, HealthObservation, RouterWeights
     from workflows.calls import Calls, StepFailed
     from workflows.options import CALL_RETRY
 
@@ -88,6 +89,14 @@ class AwsSteps:
             SwitchTrafficInput(**self.router_input().model_dump(), to_color=color),
             summary=f"send all traffic to {color}",
             retry=retry,
+        )
+
+    async def set_weights(self, weights: RouterWeights, summary: str) -> None:
+        """The router splits the traffic as ``weights`` says (a traffic step)."""
+        await self.calls.activity(
+            traffic.set_traffic_weights,
+            SetWeightsInput(**self.router_input().model_dump(), weights=weights),
+            summary=summary,
         )
 
     async def set_version(self, color: Color, version: str | None, retry: RetryPolicy) -> None:

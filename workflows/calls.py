@@ -45,6 +45,10 @@ class Calls:
     def __init__(self, interrupted: Callable[[], bool] = never) -> None:
         self._interrupted = interrupted
 
+    def interrupted(self) -> bool:
+        """Whether the workflow was asked to stop (a wait's condition may end on it)."""
+        return self._interrupted()
+
     def raise_if_interrupted(self) -> None:
         """A safe point: raise Interrupted if the workflow was asked to stop."""
         if self._interrupted():

@@ -34,8 +34,9 @@ with workflow.unsafe.imports_passed_through():
     from models.durations import format_duration
     from models.long_wait import HealthWaitInput
     from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
-    from models.observations import task_definition_name
-    from workflows import search_attributes
+    from models.observations import RouterWeights, task_definition_name
+    from workflows import lease, search_attributes
+    from workflows.analysis import Analysis
     from workflows.aws_steps import AwsSteps
     from workflows.calls import Calls, Interrupted, StepFailed
     from workflows.details import describe
@@ -43,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.notifications import DeploymentNotices
     from workflows.options import CALL_RETRY, RESTORE_RETRY
     from workflows.refusals import ignored, reject, self_approval_refusal
+    from workflows.traffic_steps import TrafficSteps
     from workflows.waits import BAKE, DRAIN, HEALTH, firing, read_alarms
 
 # Once a deployment is here, nothing more can be asked of it.
@@ -69,7 +71,7 @@ class BlueGreenDeployment:
     def __init__(self, request: DeploymentRequest) -> None:
         self._request = request
         self._env = request.target
-        self._calls = Calls(interrupted=self._rollback_pending)
+        self._calls = Calls(interrupted=self._stop_pending)
         self._aws = AwsSteps(request.target, self._calls)
         self._status = DeploymentStatus(
             deployment_id=workflow.info().workflow_id,
@@ -92,6 +94,10 @@ class BlueGreenDeployment:
         self._notices = DeploymentNotices(request, self._status, self._update_details)
         self._waits = LongWaits(
             self._calls, self._status, self._update_details, self._report_to_parent
+        )
+        self._analysis = Analysis(self._calls, self._status, self._on_change)
+        self._steps = TrafficSteps(
+            request.target, self._aws, self._status, self._analysis, self._on_change
         )
 
     @workflow.query
@@ -138,10 +144,16 @@ class BlueGreenDeployment:
         self._record_rollback(request)
 
     def _approval_refusal(self, request: ApproveRequest) -> str | None:
+        if self._status.awaiting_step_approval and not self._stop_pending():
+            return self_approval_refusal(
+                self._env.approval.require_different_approver,
+                request.by,
+                self._request.requested_by,
+            )
         approval = self._status.approval
         if approval is not None:
             return f"already approved by {approval.by} at {approval.at:%Y-%m-%d %H:%M:%S} UTC"
-        if self._status.phase != Phase.AWAITING_APPROVAL or self._rollback_pending():
+        if self._status.phase != Phase.AWAITING_APPROVAL or self._stop_pending():
             return (
                 f"not waiting for approval (phase {self._status.phase.value},"
                 f" state {self._status.state.value})"
@@ -155,6 +167,15 @@ class BlueGreenDeployment:
         )
 
     def _record_approval(self, request: ApproveRequest) -> None:
+        if self._status.awaiting_step_approval:
+            self._steps.record_approval(request)
+            workflow.logger.info(
+                "deployment %s: step %d approved by %s",
+                self._status.deployment_id,
+                self._status.traffic_step,
+                request.by,
+            )
+            return
         self._status.approval = Approval(by=request.by, comment=request.comment, at=workflow.now())
         workflow.logger.info("deployment %s approved by %s", self._status.deployment_id, request.by)
         self._update_details()
@@ -191,17 +212,37 @@ class BlueGreenDeployment:
     def _rollback_pending(self) -> bool:
         return self._status.rollback is not None and not self._restoring
 
+    def _stop_pending(self) -> bool:
+        """A rollback was asked for, or the analysis found the new color bad: stop at the next
+        safe point (not once restoring has begun)."""
+        return (self._rollback_pending() or self._analysis.failure is not None) and not (
+            self._restoring
+        )
+
     # --- the sequence -------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, request: DeploymentRequest) -> DeploymentStatus:
         """Run the whole sequence; see the class docstring for how it ends."""
+        held = await lease.take(request.service, request.environment)
+        if held.refusal is not None:
+            raise self._refused(f"refused: {held.refusal}")
         try:
             return await self._run_to_the_end()
         finally:
             # A multi-region parent must hear how this region ended before the child closes.
             await asyncio.gather(*self._reports)
+            await held.release()
             await self._notices.delivered()  # its last message is sent before it ends
+
+    def _refused(self, reason: str) -> ApplicationError:
+        """Another operation holds the lease: end failed, having read and changed nothing."""
+        self._status.state = State.FAILED
+        self._status.report = FailureReport(
+            phase=self._status.phase, reason=reason, error_type="LeaseHeld"
+        )
+        self._enter(Phase.DONE)
+        return ApplicationError(reason, self._status, type="DeploymentFailed", non_retryable=True)
 
     async def _run_to_the_end(self) -> DeploymentStatus:
         self._enter(Phase.SETTING_UP)
@@ -237,6 +278,8 @@ class BlueGreenDeployment:
         await self._wait_for_approval()
         await self._switch_traffic()
         await self._bake()
+        await self._analysis.until_passing()
+        await self._analysis.stop()
         if not self._request.shutdown_inactive_cluster:
             return
         await self._drain_old_connections()
@@ -347,7 +390,7 @@ class BlueGreenDeployment:
         self._update_details()
         try:
             await workflow.wait_condition(
-                lambda: self._status.approval is not None or self._rollback_pending(),
+                lambda: self._status.approval is not None or self._stop_pending(),
                 timeout=policy.timeout,
                 timeout_summary=(
                     f"wait for {'approval' if self._request.require_approval else 'the wave'},"
@@ -377,8 +420,12 @@ class BlueGreenDeployment:
         self._enter(Phase.SWITCHING)
         new = self._new
         self._switch_started = True
+        await self._steps.before_all_traffic(new)
         await self._aws.set_active(new)
         await self._route_all_to(new, CALL_RETRY)
+        self._status.traffic_step = len(self._status.traffic_plan)
+        self._analysis.watch_metrics(self._env, new)
+        self._analysis.mark()
         conns = self._env.connections
         if conns and conns.notify_url:
             # Best effort: players still leave when their game ends; the drain timeout bounds it.
@@ -457,7 +504,9 @@ class BlueGreenDeployment:
 
     def _rollback_failure(self) -> StepFailed:
         record = self._status.rollback
-        assert record is not None
+        if record is None:
+            assert self._analysis.failure is not None
+            return self._analysis.failure
         return StepFailed(
             f"rollback requested by {record.by}: {record.reason}", "RollbackRequested"
         )
@@ -469,6 +518,7 @@ class BlueGreenDeployment:
         switch has started, putting the old color back in service is a rollback.
         """
         self._restoring = True
+        await self._analysis.stop()
         report = FailureReport(
             phase=self._status.phase, reason=failure.reason, error_type=failure.error_type
         )
@@ -539,6 +589,9 @@ class BlueGreenDeployment:
     async def _route_all_to(self, color: Color, retry: RetryPolicy) -> None:
         await self._aws.route_all_to(color, retry)
         self._status.active_color_after = color
+        self._status.traffic_split = RouterWeights.split(color, 100)
+        if color == self._old:
+            self._status.traffic_step = 0
 
     async def _set_version(self, color: Color, version: str | None, retry: RetryPolicy) -> None:
         await self._aws.set_version(color, version, retry)
@@ -561,6 +614,11 @@ class BlueGreenDeployment:
             # Every change of state comes with a phase: a failure enters compensating, the end
             # enters done, so the list queries see both here.
             workflow.upsert_search_attributes(search_attributes.progress(phase, self._status.state))
+        self._update_details()
+        self._report_to_parent()
+
+    def _on_change(self) -> None:
+        """Something the status shows changed outside a phase change: show it, report it."""
         self._update_details()
         self._report_to_parent()
 

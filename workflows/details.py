@@ -26,6 +26,19 @@ def describe(status: DeploymentStatus, now: datetime) -> str:
             f"{new} ({status.versions_after.get(new) or '?'}); traffic on "
             f"{status.active_color_after}"
         )
+    traffic = status.traffic_text()
+    if traffic:
+        lines.append(f"- traffic: **{traffic}**")
+        if status.awaiting_step_approval and status.state == State.RUNNING:
+            lines.append(
+                f"- **waiting for approval** of this step (`client.py approve"
+                f" {status.deployment_id}`); `client.py rollback` puts all traffic back"
+            )
+    lines += [
+        f"- step {a.step} ({a.percent}%) approved by {a.by} at {a.at:%H:%M:%S} UTC"
+        for a in status.step_approvals
+    ]
+    lines += [f"- analysis: {line}" for line in status.analysis_lines()]
     if status.last_health:
         lines.append(f"- health: {status.last_health.reason} ({checks(status.health_checks)})")
     if status.integration_results:

@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from models.deployment import DeploymentStatus, Phase, State
     from models.messages import Approval, ApproveRequest, RollbackRecord, RollbackRequest
     from models.multi_region import MultiRegionRequest, MultiRegionStatus, RegionProgress
-    from workflows import search_attributes
+    from workflows import lease, search_attributes
     from workflows.deployment import BlueGreenDeployment
     from workflows.multi_region_details import describe_regions, overall_phase
     from workflows.notifications import RegionsNotices
@@ -90,9 +90,9 @@ class MultiRegionDeployment:
 
     @workflow.update(name="approve")
     async def approve(self, request: ApproveRequest) -> MultiRegionStatus:
-        """Approve every region: those waiting now and those that will wait later."""
-        self._record_approval(request)
-        await self._release_ready_regions()
+        """Approve every region: those waiting now and those that will wait later; or, while
+        regions hold a traffic step that waits for approval, let those go on."""
+        await self._take_approval(request)
         return self._status
 
     @approve.validator
@@ -103,6 +103,22 @@ class MultiRegionDeployment:
     async def approve_signal(self, request: ApproveRequest) -> None:
         """The ``approve`` update as a signal: a refusal is recorded as a warning."""
         if ignored(self._status.warnings, "approve", request.by, self._approval_refusal(request)):
+            return
+        await self._take_approval(request)
+
+    async def _take_approval(self, request: ApproveRequest) -> None:
+        steps = self._regions_at_a_step_gate()
+        if steps:
+            forwarded = request.model_copy(
+                update={"comment": f"{request.comment} (via {self._status.deployment_id})".strip()}
+            )
+            regions = ", ".join(p.region for p in steps)
+            self._status.step_approvals.append(
+                Approval(by=request.by, comment=f"traffic step of {regions}", at=workflow.now())
+            )
+            for progress in steps:
+                await self._signal(progress, "approve", forwarded)
+            self._update_details()
             return
         self._record_approval(request)
         await self._release_ready_regions()
@@ -128,6 +144,8 @@ class MultiRegionDeployment:
         status = self._status
         if status.state != State.RUNNING or self._rolling_back:
             return f"the deployment is ending ({self._stop_reason or status.state.value})"
+        if self._regions_at_a_step_gate():
+            return self_approval_refusal(self._four_eyes(), request.by, self._request.requested_by)
         if not status.require_approval:
             return "this deployment does not require approval"
         if status.approval is not None:
@@ -137,13 +155,15 @@ class MultiRegionDeployment:
                 f"{p.region} {p.status.phase.value}" for p in status.regions.values() if p.status
             )
             return f"not waiting for approval: no region is ready to switch yet ({phases or 'starting'})"
-        # One approval for every region: it must satisfy each region that asks for four eyes.
-        four_eyes = any(
+        return self_approval_refusal(self._four_eyes(), request.by, self._request.requested_by)
+
+    def _four_eyes(self) -> bool:
+        """One approval for every region: it must satisfy each region that asks for four eyes."""
+        return any(
             target.approval.require_different_approver
             for wave in self._request.waves
             for target in wave
         )
-        return self_approval_refusal(four_eyes, request.by, self._request.requested_by)
 
     def _record_approval(self, request: ApproveRequest) -> None:
         self._status.approval = Approval(by=request.by, comment=request.comment, at=workflow.now())
@@ -169,6 +189,14 @@ class MultiRegionDeployment:
     @workflow.run
     async def run(self, request: MultiRegionRequest) -> MultiRegionStatus:
         """Run the waves; see the class docstring for how it ends."""
+        held = await lease.take(request.service, request.environment)
+        if held.refusal is not None:
+            # No region has started: it ends failed, having read and changed nothing.
+            self._status.reason = f"refused: {held.refusal}"
+            return self._finish()
+        return await held.held_during(self._run_waves(request))
+
+    async def _run_waves(self, request: MultiRegionRequest) -> MultiRegionStatus:
         ended: list[asyncio.Task[None]] = []
         for index, wave in enumerate(request.waves):
             if self._stop_reason:
@@ -314,6 +342,17 @@ class MultiRegionDeployment:
         wave = self._status.current_wave
         regions = [p for p in self._status.regions.values() if p.wave == wave]
         return self._stop_reason is not None or all(_past_bake(p) for p in regions)
+
+    def _regions_at_a_step_gate(self) -> list[RegionProgress]:
+        """Regions holding a traffic step until someone approves it."""
+        return [
+            p
+            for p in self._running_regions()
+            if p.status is not None
+            and p.status.state == State.RUNNING
+            and p.status.awaiting_step_approval
+            and p.status.rollback is None
+        ]
 
     def _waiting_regions(self) -> list[RegionProgress]:
         return [p for p in self._status.regions.values() if p.at_gate()]

@@ -97,6 +97,8 @@ def _latest(status: DeploymentStatus) -> str:
         return f"health: {status.last_health.reason} ({checks(status.health_checks)})"
     if phase == Phase.AWAITING_APPROVAL:
         return "released" if status.approval else "at the gate"
+    if phase == Phase.SWITCHING and status.traffic_text():
+        return f"traffic {status.traffic_text()}"
     if phase == Phase.BAKING and status.bake_until:
         alarms = ", ".join(f"{a.name} {a.state}" for a in status.last_alarms)
         return f"until {status.bake_until:%H:%M:%S}" + (f"; {alarms}" if alarms else "")

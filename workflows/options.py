@@ -38,3 +38,12 @@ NOTIFY_RETRY = RetryPolicy(
 )
 NOTIFY_DEADLINE = timedelta(minutes=2)
 """Every attempt and backoff of one notification together (schedule to close)."""
+
+# A metric measurement is a read repeated every interval: one that fails counts as inconclusive
+# and the next interval tries again, so it must not back off for minutes first.
+MEASURE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=2),
+    maximum_attempts=2,
+)

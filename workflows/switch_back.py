@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
     from models.colors import other_color
     from models.config import expand_url
     from models.switch import SwitchRequest, SwitchResult
+    from workflows import lease
     from workflows.aws_steps import AwsSteps
     from workflows.calls import Calls, StepFailed
     from workflows.options import RESTORE_RETRY
@@ -29,6 +30,12 @@ class SwitchBack:
     @workflow.run
     async def run(self, request: SwitchRequest) -> SwitchResult:
         """Switch, or refuse with the reason; the result says what was done."""
+        held = await lease.take(request.service, request.environment)
+        if held.refusal is not None:
+            raise _refused(held.refusal)
+        return await held.held_during(self._switch(request))
+
+    async def _switch(self, request: SwitchRequest) -> SwitchResult:
         env = request.target
         aws = AwsSteps(env, Calls())
         try:

@@ -37,8 +37,10 @@ class AlbListenerRouter:
         return self._weights(self._read())
 
     def send_all_to(self, color: Color) -> RouterWeights:
+        return self.set_weights(all_to(color))
+
+    def set_weights(self, wanted: RouterWeights) -> RouterWeights:
         actions = self._read()
-        wanted = all_to(color)
         if self._weights(actions) == wanted:
             return wanted
         forward = self._forward(actions)

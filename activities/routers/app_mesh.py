@@ -37,8 +37,10 @@ class AppMeshRouteRouter:
         return self._weights(self._read())
 
     def send_all_to(self, color: Color) -> RouterWeights:
+        return self.set_weights(all_to(color))
+
+    def set_weights(self, wanted: RouterWeights) -> RouterWeights:
         spec = self._read()
-        wanted = all_to(color)
         if self._weights(spec) == wanted:
             return wanted
         weight_of = {self._virtual_nodes[c]: getattr(wanted, c) for c in COLORS}

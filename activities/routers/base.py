@@ -1,4 +1,5 @@
-"""What every router offers: read the two colors' weights, send all traffic to one color."""
+"""What every router offers: read the two colors' weights, set them (all traffic to one color,
+or a split for a traffic step)."""
 
 from collections.abc import Iterable
 from typing import Protocol
@@ -18,6 +19,10 @@ class Router(Protocol):
 
     def send_all_to(self, color: Color) -> RouterWeights:
         """Give ``color`` all the traffic (weight 100, the other 0); the weights after."""
+        ...
+
+    def set_weights(self, wanted: RouterWeights) -> RouterWeights:
+        """Split the traffic as ``wanted`` says (a traffic step); the weights after."""
         ...
 
 

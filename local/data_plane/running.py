@@ -63,15 +63,18 @@ def data_plane(
     env: Mapping[str, str],
     *,
     gateway_port: int,
+    prometheus_port: int | None = None,
     startup_timeout: float = 60,
 ) -> Iterator[DataPlane]:
     """The data plane for ``environment`` of ``config_path`` (whose colors' URLs are under
-    ``gateway_url(gateway_port)``), with ``env`` pointing boto3 at moto; yields once every
+    ``gateway_url(gateway_port)``; Prometheus on ``prometheus_port``, a free one if None), with
+    ``env`` pointing boto3 at moto; yields once every
     region's backend has a server taking traffic — its active color's tasks run and HAProxy has
     them. (Asked through the Runtime API: a probe through the frontend before that would be an
     error in the counters that measure what players see.)"""
     frontends = {region: free_port() for region in regions}
-    runtime_port, stats_port, prometheus_port = free_port(), free_port(), free_port()
+    runtime_port, stats_port = free_port(), free_port()
+    prometheus_port = prometheus_port or free_port()
     name = f"data-plane-{gateway_port}"
     command = [sys.executable, "-m", "local.data_plane", "--config", str(config_path)]
     command += ["--environment", environment, "--host", HOST]

@@ -58,6 +58,8 @@ class Player:
         self.stopping = stopping
         self._welcomed = welcomed
         self._sessions = 0
+        self._color = "unknown"
+        """The color of the session now, as its welcome said."""
         self._next_game_seconds = random.uniform(0.1, 1) * settings.game_seconds
         self._headers = {"X-Game-Version": settings.version} if settings.version else {}
 
@@ -76,7 +78,7 @@ class Player:
             try:
                 told = await self._play(websocket)
             except Cut as cut:
-                self.tally.cut(str(cut))
+                self.tally.cut(str(cut), self._color)
                 continue
             finally:
                 await websocket.close()
@@ -101,7 +103,8 @@ class Player:
             await websocket.close()
             how = _closed_how(err) if isinstance(err, ConnectionClosed) else str(err)
             raise ConnectFailed(how) from err
-        self.tally.opened(str(welcome.get("color")), again=self._sessions > 0)
+        self._color = str(welcome.get("color"))
+        self.tally.opened(self._color, again=self._sessions > 0)
         self._sessions += 1
         if self._sessions == 1:
             self._welcomed()

@@ -33,6 +33,8 @@ class Sessions(BaseModel):
     """Sessions ended by anything but the player's own clean close after a finished game."""
     cut_reasons: dict[str, int] = Field(default_factory=dict)
     """``server closed 1001 (going away)``, ``abnormal closure``, ``no ack within 5s``, …"""
+    cut_on: dict[str, int] = Field(default_factory=dict)
+    """Color → sessions cut while on it (its welcome named it)."""
     reconnected: int = 0
     """Sessions opened by a player who had one before (told to reconnect, or cut)."""
     landed: dict[str, int] = Field(default_factory=dict)
@@ -112,9 +114,10 @@ class Tally:
             sessions.reconnected += 1
             _add(sessions.landed, color)
 
-    def cut(self, reason: str) -> None:
+    def cut(self, reason: str, color: str) -> None:
         self._result.sessions.cut += 1
         _add(self._result.sessions.cut_reasons, reason)
+        _add(self._result.sessions.cut_on, color)
 
     def game_played(self) -> None:
         self._result.sessions.games += 1

@@ -6,8 +6,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.traffic import read_router_weights, switch_traffic
-from models.activities import RouterInput, SwitchTrafficInput
+from activities.traffic import read_router_weights, set_traffic_weights, switch_traffic
+from models.activities import RouterInput, SetWeightsInput, SwitchTrafficInput
 from models.colors import Color
 from models.config import AlbRouter, AppMeshRouter, ColorConfig
 from models.observations import RouterWeights
@@ -63,6 +63,27 @@ def switch_around(env: ActivityEnvironment, router: RouterInput) -> list[RouterW
     ]
 
 
+def step_through(env: ActivityEnvironment, router: RouterInput) -> list[RouterWeights]:
+    """Green at 10 %, 50 %, 50 % again, then all traffic back to blue: the weights read after
+    each."""
+    seen = []
+    for percent in (10, 50, 50):
+        wanted = RouterWeights.split("green", percent)
+        request = SetWeightsInput(**router.model_dump(), weights=wanted)
+        assert env.run(set_traffic_weights, request) == wanted
+        seen.append(env.run(read_router_weights, router))
+    switch(env, router, "blue")
+    return [*seen, env.run(read_router_weights, router)]
+
+
+STEPS = [
+    RouterWeights(blue=90, green=10),
+    RouterWeights(blue=50, green=50),
+    RouterWeights(blue=50, green=50),
+    BLUE,
+]
+
+
 # --- ALB ---------------------------------------------------------------------------------------
 
 
@@ -86,6 +107,15 @@ def test_alb_listener_switches_and_keeps_stickiness(
     assert listener_actions(elbv2, alb) == [
         weighted_forward(alb.target_groups, 100, 0, Enabled=True, DurationSeconds=300)
     ]
+
+
+def test_alb_listener_takes_traffic_steps_and_keeps_stickiness(
+    env: ActivityEnvironment, alb: Alb, elbv2: "ElasticLoadBalancingv2Client"
+) -> None:
+    before = listener_actions(elbv2, alb)
+
+    assert step_through(env, alb_input(alb)) == STEPS
+    assert listener_actions(elbv2, alb) == before  # weights back, stickiness kept
 
 
 def test_alb_rule_switches_and_keeps_conditions(
@@ -158,6 +188,24 @@ def route_spec(mesh: Mesh, kind: str, blue: int, green: int) -> Any:
             "timeout": {"perRequest": {"unit": "s", "value": 15}},
         },
     }
+
+
+def test_app_mesh_route_takes_traffic_steps(
+    env: ActivityEnvironment, mesh: Mesh, appmesh: "AppMeshClient"
+) -> None:
+    route = unique("route")
+    appmesh.create_route(
+        meshName=mesh.mesh_name,
+        virtualRouterName=mesh.virtual_router_name,
+        routeName=route,
+        spec=route_spec(mesh, "httpRoute", 100, 0),
+    )
+
+    assert step_through(env, mesh_input(mesh, route)) == STEPS
+    spec = appmesh.describe_route(
+        meshName=mesh.mesh_name, virtualRouterName=mesh.virtual_router_name, routeName=route
+    )["route"]["spec"]
+    assert spec == route_spec(mesh, "httpRoute", 100, 0)
 
 
 @pytest.mark.parametrize("kind", ["httpRoute", "http2Route", "tcpRoute"])

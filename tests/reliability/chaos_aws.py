@@ -193,6 +193,9 @@ class Schedule:
         )
         return deployment_request(
             target,
+            # An environment of its own, as its resources are: runs of a batch run at once, and
+            # one operation at a time holds an environment.
+            environment=f"{token}prod",
             switch_active_cluster=self.switch_active_cluster,
             shutdown_inactive_cluster=self.shutdown_inactive_cluster,
             require_approval=self.require_approval,

@@ -22,10 +22,12 @@ from models.activities import (
     ScaleToZeroInput,
     SetActiveColorInput,
     SetColorVersionInput,
+    SetWeightsInput,
     SsmInput,
     SwitchTrafficInput,
     UpdateServiceInput,
 )
+from models.analysis import MeasureInput, Measurement
 from models.colors import COLORS, Color
 from models.config import expand_url
 from models.observations import (
@@ -61,7 +63,13 @@ class FakeAws:
     """Activity name → errors its next calls raise, one per call, then it works again."""
     alarms: dict[str, list[str]] = field(default_factory=dict)
     """Alarm name → states answered in turn (OK, ALARM, …); the last one repeats."""
+    metrics: dict[str, list[float | None]] = field(default_factory=dict)
+    """Analysis metric name → values measured in turn (None: no data); the last one repeats."""
+    metric_requests: float | None = 1000
+    """The request count every measurement reports."""
     calls: list[tuple[str, Any]] = field(default_factory=list)
+    splits: list[dict[Color, int]] = field(default_factory=list)
+    """Every set of weights the router was given, in order (switches and traffic steps)."""
     alarm_checks: int = 0
     health_checks: int = 0
     connection_checks: int = 0
@@ -79,10 +87,12 @@ class FakeAws:
             self.run_integration_checks,
             self.set_active_color,
             self.switch_traffic,
+            self.set_traffic_weights,
             self.notify_reconnect,
             self.count_connections,
             self.scale_to_zero,
             self.read_alarm_states,
+            self.measure_metric,
         ]
 
     def names(self) -> list[str]:
@@ -179,7 +189,15 @@ class FakeAws:
     async def switch_traffic(self, arg: SwitchTrafficInput) -> RouterWeights:
         self._record("switch_traffic", arg)
         self.weights = {color: 100 if color == arg.to_color else 0 for color in COLORS}
+        self.splits.append(dict(self.weights))
         return RouterWeights(**self.weights)
+
+    @activity.defn(name="set_traffic_weights")
+    async def set_traffic_weights(self, arg: SetWeightsInput) -> RouterWeights:
+        self._record("set_traffic_weights", arg)
+        self.weights = {"blue": arg.weights.blue, "green": arg.weights.green}
+        self.splits.append(dict(self.weights))
+        return arg.weights
 
     @activity.defn(name="notify_reconnect")
     async def notify_reconnect(self, arg: ConnectionsInput) -> None:
@@ -218,3 +236,20 @@ class FakeAws:
             state = answers[min(turn, len(answers) - 1)]
             states.append(AlarmState(name=name, state=state, reason=f"{name} is {state}"))
         return states
+
+    @activity.defn(name="measure_metric")
+    async def measure_metric(self, arg: MeasureInput) -> Measurement:
+        self._record("measure_metric", arg)
+        name = arg.metric.name
+        answers = self.metrics[name]
+        turn = sum(
+            1 for called, a in self.calls if called == "measure_metric" and a.metric.name == name
+        )
+        value = answers[min(turn - 1, len(answers) - 1)]
+        return Measurement(
+            metric=name,
+            value=value,
+            requests=self.metric_requests,
+            measured_at=datetime.now(UTC),
+            detail="" if value is not None else "the query returned no series",
+        )

@@ -11,6 +11,7 @@ or is removed (docs/workflow-changes.md).
 import asyncio
 import contextlib
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -18,12 +19,19 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle, WorkflowHistory
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowHistory,
+)
 from temporalio.common import TypedSearchAttributes
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from models.config import EnvironmentConfig
 from models.deployment import DeploymentRequest, Phase
@@ -37,8 +45,9 @@ from tests.workflows.conftest import TEST_SERVER, register_search_attributes
 from tests.workflows.driving import Fakes, running_worker, wait_for_phase
 from tests.workflows.fake_aws import FakeAws
 from tests.workflows.regional_fake_aws import RegionalFakeAws
-from workflows import search_attributes
+from workflows import ALL_WORKFLOWS, search_attributes
 from workflows.deployment import BlueGreenDeployment
+from workflows.lease import lease_id
 from workflows.long_wait import CHECKS_PER_RUN, INLINE_CHECKS
 from workflows.multi_region import MultiRegionDeployment
 from workflows.switch_back import SwitchBack
@@ -51,6 +60,20 @@ BAKE = {"duration": "10m", "poll_interval": "1m", "alarms": ["game-5xx"]}
 LONG_BAKE = {"duration": "1h", "poll_interval": "15s", "alarms": ["game-5xx"]}
 LONG_DRAIN = {"timeout": "48h", "poll_interval": "30s"}
 SHORT_HEALTH = {"timeout": "5m", "poll_interval": "15s"}
+CANARY = {"strategy": "canary", "percent": 10, "pause": "2m"}
+ANALYSIS = {
+    "prometheus_url": "http://prometheus:9090",
+    "metrics": [
+        {
+            "name": "error-rate",
+            "provider": "prometheus",
+            "query": 'sum(rate(errors{color="{color}"}[{window}]))',
+            "max": 0.05,
+            "interval": "30s",
+            "inconclusive_limit": 3,
+        }
+    ],
+}
 # Two waves over three regions; each region's colors have their own URLs.
 REGIONS = environment(
     waves=[["us-west-2"], ["us-east-1", "eu-west-1"]],
@@ -100,6 +123,9 @@ class Scenario:
     signals: list[tuple[Phase, str, BaseModel]] = field(default_factory=list)
     signal_after: timedelta | None = None
     """Let this much time pass in the phase before signalling (to reach a wait's child)."""
+    held_by: BaseModel | None = None
+    """An operation on the same service and environment started first, under another ID, on a
+    worker without activities: it holds the lease (waiting at its first activity) meanwhile."""
 
 
 def scenarios() -> dict[str, Scenario]:
@@ -240,7 +266,88 @@ def scenarios() -> dict[str, Scenario]:
             ),
             multi_region_request(NOTIFYING_REGIONS, fail_fast=False),
         ),
+        # Traffic steps: a split per step, each held on a timer or for an approval, the alarms
+        # read beside them.
+        "linear_steps_baked": Scenario(
+            FakeAws(connections=[1, 0], alarms={"game-5xx": ["OK"]}),
+            deployment_request(
+                environment(bake=BAKE, traffic={"strategy": "linear", "percent": 30, "pause": "2m"})
+            ),
+        ),
+        "canary_alarm_rolled_back_at_step": Scenario(
+            FakeAws(alarms={"game-5xx": ["OK", "OK", "ALARM"]}),
+            deployment_request(
+                environment(bake=BAKE, traffic={"strategy": "ECSCanary10Percent15Minutes"})
+            ),
+        ),
+        "steps_rolled_back": Scenario(
+            FakeAws(),
+            deployment_request(
+                environment(traffic={"strategy": "steps", "steps": [10, 50, 100], "pause": "10m"})
+            ),
+            [(Phase.SWITCHING, "rollback", RollbackRequest(reason="desyncs", by="bob"))],
+        ),
+        "step_approval_timed_out_proceeded": Scenario(
+            FakeAws(),
+            deployment_request(
+                environment(
+                    approval={"timeout": "1h", "on_timeout": "proceed"},
+                    traffic={"strategy": "canary", "percent": 5, "pause": "1m", "approve_at": [5]},
+                )
+            ),
+        ),
+        # Metric analysis: measured from the first step through the bake, a step ending only
+        # after a pass; a failed measurement rolls back.
+        "canary_analysis_passed": Scenario(
+            FakeAws(metrics={"error-rate": [None, 0.01]}, alarms={"game-5xx": ["OK"]}),
+            deployment_request(environment(bake=BAKE, traffic=CANARY, analysis=ANALYSIS)),
+        ),
+        "canary_analysis_rolled_back": Scenario(
+            FakeAws(metrics={"error-rate": [0.01, 0.3]}),
+            deployment_request(environment(traffic=CANARY, analysis=ANALYSIS)),
+        ),
+        # The environment-lease patch's new branch: each top-level operation holds the lease on
+        # game/prod from its start, releases it as it ends (after a rollback's restore too), and
+        # is refused, having done nothing, while another operation holds it.
+        "leased_deployment_succeeded": Scenario(FakeAws(connections=[2, 0])),
+        "leased_deployment_rolled_back_in_bake": Scenario(
+            FakeAws(alarms={"game-5xx": ["OK"]}),
+            deployment_request(environment(bake=BAKE)),
+            [(Phase.BAKING, "rollback", RollbackRequest(reason="desyncs", by="bob"))],
+        ),
+        "leased_switched_back": Scenario(
+            FakeAws(
+                active="green",
+                versions={"blue": "1", "green": "2"},
+                weights={"blue": 0, "green": 100},
+                desired={"blue": 2, "green": 2},
+            ),
+            SwitchRequest(service="game", environment="prod", target=environment()),
+        ),
+        "leased_multi_region_in_waves": Scenario(
+            RegionalFakeAws.of(REGIONS), multi_region_request()
+        ),
+        "deployment_refused_by_lease": Scenario(
+            FakeAws(),
+            held_by=SwitchRequest(service="game", environment="prod", target=environment()),
+        ),
+        "multi_region_refused_by_lease": Scenario(
+            RegionalFakeAws.of(REGIONS), multi_region_request(), held_by=deployment_request()
+        ),
+        "switch_refused_by_lease": Scenario(
+            FakeAws(),
+            SwitchRequest(service="game", environment="prod", target=environment()),
+            held_by=deployment_request(),
+        ),
     }
+
+
+def _workflow_of(arg: BaseModel) -> Any:
+    """The workflow a scenario's argument starts."""
+    return {
+        SwitchRequest: SwitchBack.run,
+        MultiRegionRequest: MultiRegionDeployment.run,
+    }.get(type(arg), BlueGreenDeployment.run)
 
 
 def start_search_attributes(arg: BaseModel) -> TypedSearchAttributes | None:
@@ -260,13 +367,12 @@ async def record_one(env: WorkflowEnvironment, name: str, scenario: Scenario) ->
     for old in [HISTORIES / f"{name}.json", *HISTORIES.glob(f"{name}{CHILD}*.json")]:
         old.unlink(missing_ok=True)
     client = env.client
-    async with running_worker(client, scenario.aws) as task_queue:
-        workflow: Any = {
-            SwitchRequest: SwitchBack.run,
-            MultiRegionRequest: MultiRegionDeployment.run,
-        }.get(type(scenario.arg), BlueGreenDeployment.run)
+    async with (
+        running_worker(client, scenario.aws) as task_queue,
+        _holding(client, name, scenario.held_by),
+    ):
         handle: WorkflowHandle[Any, Any] = await client.start_workflow(
-            workflow,
+            _workflow_of(scenario.arg),
             scenario.arg,
             id=f"record-{name}",
             task_queue=task_queue,
@@ -294,6 +400,34 @@ async def record_one(env: WorkflowEnvironment, name: str, scenario: Scenario) ->
                     child = client.get_workflow_handle(f"{handle.id}-{region}")
                     await _save(child, f"{name}{CHILD}{region}")
                     await _save_waits(client, child.id, f"{name}{CHILD}{region}")
+
+
+@contextlib.asynccontextmanager
+async def _holding(client: Client, name: str, held_by: BaseModel | None) -> AsyncIterator[None]:
+    """With ``held_by`` running and holding the lease on game/prod meanwhile, if given."""
+    if held_by is None:
+        yield
+        return
+    idle = f"idle-{name}"
+    async with Worker(client, task_queue=idle, workflows=ALL_WORKFLOWS):
+        holder = await client.start_workflow(
+            _workflow_of(held_by), held_by, id=f"record-{name}-holder", task_queue=idle
+        )
+        lease = client.get_workflow_handle(lease_id("game", "prod"))
+        for _ in range(600):
+            with contextlib.suppress(RPCError):
+                found = await lease.describe()
+                if found.parent_id == holder.id and found.status == WorkflowExecutionStatus.RUNNING:
+                    break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError(f"{holder.id} never held {lease.id}")
+        try:
+            yield
+        finally:
+            await holder.terminate("recorded")
+            # The time-skipping server does not apply parent close policies: end it here.
+            await lease.terminate("recorded")
 
 
 async def _save_waits(client: Client, deployment_id: str, name: str) -> None:

@@ -2,9 +2,17 @@
 
 from datetime import UTC, datetime, timedelta
 
+from cli.render import summary
+from models.analysis import MetricResult, MetricTally
 from models.deployment import DeploymentStatus, FailureReport, Phase, PhaseEntry, State
 from models.messages import Approval, RollbackRecord
-from models.observations import AlarmState, CheckResult, ConnectionCount, HealthObservation
+from models.observations import (
+    AlarmState,
+    CheckResult,
+    ConnectionCount,
+    HealthObservation,
+    RouterWeights,
+)
 from workflows.details import describe
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -138,3 +146,61 @@ def test_an_ended_deployment_says_how_long_it_took_what_was_restored_and_the_war
     assert "- restored: traffic back to blue" in text
     assert "- **not restored, needs a person**: scaled green to 0: throttled" in text
     assert text.endswith("- warning: version 2 is already active on green")
+
+
+def test_a_traffic_step_shows_the_split_the_step_and_how_to_approve_it() -> None:
+    waiting = status(
+        Phase.SWITCHING,
+        active_color_before="blue",
+        target_color="green",
+        traffic_plan=[10, 50, 100],
+        traffic_step=2,
+        traffic_split={"blue": 50, "green": 50},
+        step_until=NOW + timedelta(hours=1),
+        awaiting_step_approval=True,
+        step_approvals=[],
+    )
+    text = describe(waiting, NOW)
+    assert "- traffic: **green 50%, blue 50% (step 2 of 3, waiting for approval until" in text
+    assert "**waiting for approval** of this step (`client.py approve deploy-game-prod`)" in text
+    shown = summary(waiting)
+    assert "  traffic: green 50%, blue 50% (step 2 of 3, waiting for approval until 13:00:00" in (
+        shown
+    )
+    assert "  this step waits for approval: client.py approve deploy-game-prod" in shown
+
+    holding = waiting.model_copy(
+        update={
+            "traffic_step": 1,
+            "traffic_split": RouterWeights(blue=90, green=10),
+            "awaiting_step_approval": False,
+            "step_until": NOW + timedelta(minutes=5),
+        }
+    )
+    assert "green 10%, blue 90% (step 1 of 3, holding until 12:05:00 UTC)" in describe(holding, NOW)
+    assert "waiting for approval" not in describe(holding, NOW)
+
+
+def test_the_analysis_shows_each_metric_s_tally_and_latest_verdict() -> None:
+    tally = MetricTally(metric="error-rate", measurements=3, passes=2, inconclusive=1)
+    tally.last = MetricResult(
+        metric="error-rate",
+        verdict="passed",
+        value=0.01,
+        requests=412,
+        measured_at=NOW,
+        reason="error-rate 0.01 <= max 0.05 (412 requests)",
+    )
+    judged = status(
+        Phase.BAKING,
+        active_color_before="blue",
+        target_color="green",
+        traffic_split={"blue": 0, "green": 100},
+        analysis=[tally],
+    )
+    line = (
+        "analysis: error-rate: 3 measured, 2 passed, 0 failed, 1 inconclusive;"
+        " last: error-rate 0.01 <= max 0.05 (412 requests)"
+    )
+    assert f"- {line}" in describe(judged, NOW)
+    assert f"  {line}" in summary(judged)

@@ -36,6 +36,7 @@ from tests.workflows.driving import (
 from tests.workflows.fake_aws import FakeAws
 from workflows import waits
 from workflows.deployment import BlueGreenDeployment
+from workflows.lease import lease_id
 from workflows.long_wait import CHECKS_PER_RUN, INLINE_CHECKS
 
 MAX_EVENTS = 2_000
@@ -164,11 +165,12 @@ async def test_usual_waits_stay_in_the_deployment_and_its_history_stays_small(
     assert final.connection_checks == INLINE_CHECKS
     assert final.watch_workflow_id is None
     children = [
-        e
+        e.start_child_workflow_execution_initiated_event_attributes.workflow_id
         for e in history.events
         if e.event_type == EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
     ]
-    assert children == []
+    # The environment's lease is its only child: no wait moved to one.
+    assert children == [lease_id("game", "prod")]
     assert len(history.events) < MAX_EVENTS
 
 

@@ -7,6 +7,7 @@ Time skips only while a test awaits the parent's result; polling the ``status`` 
 a phase runs in real time, so tests act only in phases that need no timer to be reached.
 """
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
+from cli.render_regions import approved_line
 from models.deployment import DeploymentStatus, Phase, State
 from models.messages import ApproveRequest, RollbackRequest
 from models.multi_region import MultiRegionRequest, MultiRegionStatus
@@ -231,6 +233,40 @@ async def test_one_approval_on_the_parent_is_passed_on_to_every_region_later_wav
         assert_deployed_to_green(aws.regions[r])
     # The second wave reached its gate after the approval, and went through without another.
     assert entered(region(status, EU), Phase.AWAITING_APPROVAL) >= status.approval.at
+
+
+async def test_a_traffic_step_approval_on_the_parent_lets_every_region_at_that_step_go_on(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    traffic = {"strategy": "canary", "percent": 10, "pause": "1m", "approve_at": [10]}
+    env = regions_environment(traffic=traffic, bake={"duration": "0s"})
+    aws = RegionalFakeAws.of(env)
+    client = time_skipping.client
+    async with running_worker(client, aws) as task_queue:
+        handle = await start_regions(client, task_queue, regions_request(env))
+        waiting = await wait_for_regions(handle, Phase.SWITCHING, [WEST, EAST])
+        for _ in range(600):
+            if all(region(waiting, r).awaiting_step_approval for r in (WEST, EAST)):
+                break
+            await asyncio.sleep(0.05)
+            waiting = await handle.query(MultiRegionDeployment.status)
+        assert all(aws.regions[r].weights == {"blue": 90, "green": 10} for r in (WEST, EAST))
+        assert all(aws.regions[r].active == "blue" for r in (WEST, EAST))
+        await handle.signal(MultiRegionDeployment.approve_signal, APPROVE)
+        status = await regions_outcome(handle)
+
+    assert status.state == State.SUCCEEDED
+    assert status.approval is None  # not an approval to switch: none was asked for
+    assert [(a.by, a.comment) for a in status.step_approvals] == [
+        ("alice", f"traffic step of {WEST}, {EAST}")
+    ]
+    assert approved_line(status) == (
+        f"approved {handle.id} as alice: the traffic step of {WEST}, {EAST} goes on"
+    )
+    for r in (WEST, EAST):
+        approvals = region(status, r).step_approvals
+        assert [(a.step, a.percent, a.by) for a in approvals] == [(1, 10, "alice")]
+        assert aws.regions[r].splits == [{"blue": 90, "green": 10}, {"blue": 0, "green": 100}]
 
 
 async def test_a_report_that_arrives_late_does_not_undo_a_newer_one(
