@@ -13,11 +13,9 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import (
     AfterValidator,
     Field,
-    SerializerFunctionWrapHandler,
     StrictBool,
     ValidationError,
     field_validator,
-    model_serializer,
     model_validator,
 )
 
@@ -261,15 +259,6 @@ class EnvironmentConfig(StrictModel):
     """Metrics that judge the new version while it gets traffic (models/analysis.py)."""
     notify: NotifyTargets = Field(default_factory=list)
     """Who hears of approvals, switches and ends, and where (models/notifications.py)."""
-
-    @model_serializer(mode="wrap")
-    def _without_empty_notify(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # A worker of an earlier version refuses keys it does not know: a request without
-        # notifications does not carry the key, so it runs on workers of either version.
-        data: dict[str, Any] = handler(self)
-        if not self.notify:
-            data.pop("notify", None)
-        return data
 
     @model_validator(mode="after")
     def _router_needs(self) -> Self:

@@ -9,7 +9,9 @@ What is sent is models/notices.py; when, workflows/notifications.py.
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from models.strict import StrictModel
 
 NotifyKind = Literal["slack", "webhook"]
 NotifyEvent = Literal[
@@ -29,11 +31,8 @@ ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 """An environment variable's name."""
 
 
-class NotifyConfig(BaseModel):
+class NotifyConfig(StrictModel):
     """One ``[[environments.<env>.notify]]`` table: where to tell whom about which events."""
-
-    # As models.config.StrictModel (which imports this module): unknown keys are errors.
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: NotifyKind
     """slack: a Slack incoming webhook (Block Kit blocks and a plain ``text``); webhook: one

@@ -10,7 +10,6 @@ when it ends otherwise while the others go on. The histories hold no webhook URL
 from typing import Any
 
 import pytest
-from pydantic_core import to_jsonable_python
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
@@ -344,12 +343,6 @@ async def test_a_variable_the_worker_lacks_is_one_attempt_and_a_warning_naming_i
     assert events(receiver.received, "slack") == ["switched", "succeeded"]
     assert text.count("NotifyUrlMissing") >= 1
     assert_no_secret(text, receiver)
-
-
-def test_a_request_without_notify_does_not_carry_the_key() -> None:
-    # A worker of an earlier version refuses keys it does not know (StrictModel).
-    assert "notify" not in to_jsonable_python(deployment_request())["target"]
-    assert "notify" in to_jsonable_python(request())["target"]
 
 
 async def test_without_notify_no_notification_activity_is_scheduled(
