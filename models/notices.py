@@ -44,6 +44,12 @@ class RegionNotice(BaseModel):
     """Where the public traffic is (as far as the deployment knows)."""
     versions_before: dict[Color, str | None] = {}
     versions_after: dict[Color, str | None] = {}
+    traffic_plan: list[int] = []
+    """The new color's percent at each step of the switch ([traffic]); empty before it."""
+    traffic_step: int = 0
+    """Steps set so far (1-based); ``len(traffic_plan)`` once all traffic is on the new color."""
+    awaiting_step_approval: bool = False
+    """The current step waits for ``approve``."""
     reason: str | None = None
     """Why it failed or was rolled back."""
     failed_in: Phase | None = None

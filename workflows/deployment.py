@@ -232,8 +232,8 @@ class BlueGreenDeployment:
         finally:
             # A multi-region parent must hear how this region ended before the child closes.
             await asyncio.gather(*self._reports)
+            await self._notices.delivered()  # its last message, before the lease is released
             await held.release()
-            await self._notices.delivered()  # its last message is sent before it ends
 
     def _refused(self, reason: str) -> ApplicationError:
         """Another operation holds the lease: end failed, having read and changed nothing."""

@@ -210,7 +210,8 @@ class MultiRegionDeployment:
         try:
             return self._finish()
         finally:
-            await self._notices.delivered()  # the last message is sent before it ends
+            # The last message is sent before the lease is released and the workflow ends.
+            await self._notices.delivered()
 
     async def _run_region(self, region: str) -> None:
         """Start the region's child, wait for its end, and react to a failure."""

@@ -76,7 +76,7 @@ class Notifier:
     async def delivered(self) -> None:
         """Until every notice sent so far has been delivered or given up on (bounded by
         ``NOTIFY_DEADLINE``). A cancel of the workflow meanwhile waits for them too."""
-        if not self._sending:
+        if self._all_done():
             return
         try:
             await workflow.wait_condition(self._all_done)
@@ -136,9 +136,11 @@ class DeploymentNotices:
 
     def changed(self) -> None:
         """Send what the status now calls for and was not sent yet."""
-        if not self._notifier.targets:
-            return
         status = self._status
+        if not self._notifier.targets or not _began(status):
+            return
+        if status.awaiting_step_approval and status.rollback is None:
+            self._once(f"awaiting_approval-step-{status.traffic_step}", "awaiting_approval")
         if (
             status.phase == Phase.AWAITING_APPROVAL
             and self._request.require_approval
@@ -172,11 +174,14 @@ class DeploymentNotices:
         report = status.report
         where = where_to([detail], request.environment)
         failed_in = f" in {report.phase.value}" if report and event != "needs_a_person" else ""
+        at_step = _at_step([detail]) if event == "awaiting_approval" else ""
         keeps_old = not request.shutdown_inactive_cluster
         return _notice(
             key,
             event,
-            title=headline(event, f"{request.service} {request.version} {where}", failed_in),
+            title=headline(
+                event, f"{request.service} {request.version} {where}{at_step}", failed_in
+            ),
             service=request.service,
             environment=request.environment,
             version=request.version,
@@ -188,9 +193,14 @@ class DeploymentNotices:
             reason=report.reason if report else None,
             approval=status.approval,
             rollback=status.rollback,
-            awaiting_approval_until=status.awaiting_approval_until,
+            awaiting_approval_until=(
+                status.step_until
+                if status.awaiting_step_approval
+                else status.awaiting_approval_until
+            ),
             require_different_approver=(
-                request.require_approval and request.target.approval.require_different_approver
+                (request.require_approval or status.awaiting_step_approval)
+                and request.target.approval.require_different_approver
             ),
             needs_a_person=list(report.compensation_errors) if report else [],
             details=[detail],
@@ -223,6 +233,8 @@ class RegionsNotices:
         self._sent: set[str] = set()
         self._switched: set[str] = set()
         """Regions seen with the traffic on their new color (a region rolled back since stays)."""
+        self._told_steps: set[tuple[str, int]] = set()
+        """(region, step) of the traffic steps waiting for approval that were told."""
 
     def changed(self, rolling_back: bool) -> None:
         """Send what the status now calls for and was not sent yet. ``rolling_back``: every
@@ -233,7 +245,9 @@ class RegionsNotices:
         regions = list(status.regions.values())
         self._switched.update(p.region for p in regions if p.status and _switched(p.status))
         if status.state != State.RUNNING:
-            self._once("end", end_event(status.state, _needs_a_person(_statuses(regions))))
+            # Refused before any region started (the environment's lease): nothing happened.
+            if any(p.started for p in regions):
+                self._once("end", end_event(status.state, _needs_a_person(_statuses(regions))))
             return
         failing = any(_finished(p) and p.state() not in (None, State.SUCCEEDED) for p in regions)
         if rolling_back or status.rollback is not None or (failing and self._request.fail_fast):
@@ -246,6 +260,22 @@ class RegionsNotices:
         ):
             # One approval for every region, those of later waves too.
             self._once("awaiting_approval", "awaiting_approval", regions)
+        # A traffic step waiting for approval: the approval releases the regions waiting then,
+        # so a region that comes to a step later waits for another one, and hears of it.
+        at_step = [
+            p
+            for p in regions
+            if p.status
+            and p.status.awaiting_step_approval
+            and p.status.rollback is None
+            and (p.region, p.status.traffic_step) not in self._told_steps
+        ]
+        if at_step:
+            self._told_steps.update((p.region, p.status.traffic_step) for p in at_step if p.status)
+            key = "awaiting_approval-step-" + "-".join(
+                f"{p.region}.{p.status.traffic_step}" for p in at_step if p.status
+            )
+            self._once(key, "awaiting_approval", at_step)
         for number, wave in enumerate(status.waves, 1):
             in_wave = [status.regions[r] for r in wave]
             done = [p for p in in_wave if p.region in self._switched]
@@ -300,10 +330,14 @@ class RegionsNotices:
         )
         considered = _statuses(regions if region_scope else status.regions.values())
         waiting = [
-            p.status.awaiting_approval_until
-            for p in status.regions.values()
-            if p.at_gate() and p.status and p.status.awaiting_approval_until
+            p.status.step_until
+            if p.status.awaiting_step_approval
+            else p.status.awaiting_approval_until
+            for p in regions
+            if p.status and (p.at_gate() or p.status.awaiting_step_approval)
         ]
+        waiting_until = [until for until in waiting if until is not None]
+        at_step = _at_step(shown) if event == "awaiting_approval" else ""
         tail = "; the other regions go on" if region_scope else ""
         keeps_old = event == "succeeded" and not request.shutdown_inactive_cluster
         kept = [r for r in status.regions if keeps_old and r in self._switched]
@@ -312,7 +346,8 @@ class RegionsNotices:
             event,
             title=headline(
                 event,
-                f"{request.service} {request.version} {where_to(shown, request.environment)}{tail}",
+                f"{request.service} {request.version}"
+                f" {where_to(shown, request.environment)}{at_step}{tail}",
             ),
             scope="region" if region_scope else "deployment",
             service=request.service,
@@ -326,8 +361,8 @@ class RegionsNotices:
             reason=reason,
             approval=status.approval,
             rollback=status.rollback,
-            awaiting_approval_until=min(waiting) if waiting else None,
-            require_different_approver=request.require_approval
+            awaiting_approval_until=min(waiting_until) if waiting_until else None,
+            require_different_approver=(request.require_approval or bool(at_step))
             and any(t.approval.require_different_approver for w in request.waves for t in w),
             needs_a_person=_needs_a_person(considered, with_region=True),
             details=details,
@@ -375,6 +410,9 @@ def region_notice(status: DeploymentStatus, wave: int | None = None) -> RegionNo
         traffic_on=status.active_color_after,
         versions_before=dict(status.versions_before),
         versions_after=dict(status.versions_after),
+        traffic_plan=list(status.traffic_plan),
+        traffic_step=status.traffic_step,
+        awaiting_step_approval=status.awaiting_step_approval,
         reason=report.reason if report else None,
         failed_in=report.phase if report else None,
         restored=list(report.compensation) if report else [],
@@ -461,6 +499,22 @@ def _notice(key: str, event: NotifyEvent, **fields: object) -> Notice:
             **fields,
         }
     )
+
+
+def _began(status: DeploymentStatus) -> bool:
+    """Whether the deployment began its sequence. One refused before (another operation holds
+    the environment's lease) read and changed nothing, and client.py said so: no message."""
+    return any(entry.phase == Phase.SETTING_UP for entry in status.phases)
+
+
+def _at_step(details: list[RegionNotice]) -> str:
+    """`` at 10% (step 1 of 3)`` for regions holding a traffic step for approval, else ``""``."""
+    held = [d for d in details if d.awaiting_step_approval and d.traffic_step]
+    if not held:
+        return ""
+    first = min(held, key=lambda d: d.traffic_step)
+    percent = first.traffic_plan[first.traffic_step - 1]
+    return f" at {percent}% (step {first.traffic_step} of {len(first.traffic_plan)})"
 
 
 def _switched(status: DeploymentStatus) -> bool:

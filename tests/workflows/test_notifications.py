@@ -7,10 +7,11 @@ worker lacks; a multi-region deployment speaking once from its parent, and a reg
 when it ends otherwise while the others go on. The histories hold no webhook URL.
 """
 
+import asyncio
 from typing import Any
 
 import pytest
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 
@@ -49,11 +50,14 @@ from tests.workflows.driving_regions import (
 from tests.workflows.fake_aws import FakeAws
 from tests.workflows.regional_fake_aws import RegionalFakeAws
 from workflows.deployment import BlueGreenDeployment
+from workflows.lease import lease_id
 from workflows.multi_region import MultiRegionDeployment
 
 WEST, EAST, _ = REGIONS
 BAKE = {"duration": "10m", "poll_interval": "1m", "alarms": ["game-5xx"]}
 SHORT_HEALTH = {"timeout": "5m", "poll_interval": "15s"}
+CANARY_APPROVED = {"strategy": "canary", "percent": 10, "pause": "1m", "approve_at": [10]}
+"""10% to the new color, held until someone approves it, then all of it."""
 
 
 def denied() -> ApplicationError:
@@ -264,6 +268,64 @@ async def test_success_that_kept_the_old_color_says_how_to_switch_back(
     ]
 
 
+async def test_a_traffic_step_waiting_for_approval_is_told_with_the_approve_command(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    client = time_skipping.client
+    with receiving() as receiver:
+        async with notifying_worker(client, FakeAws()) as task_queue:
+            handle = await start(client, task_queue, request(traffic=CANARY_APPROVED))
+            await receiver.arrived(lambda got: len(got) == 2, timeout=30)
+            await wait_until_between_activities(handle)
+            await handle.signal(BlueGreenDeployment.approve_signal, ApproveRequest(by="bob"))
+            status = await outcome(handle)
+
+    assert status.state == State.SUCCEEDED
+    got = receiver.received
+    assert events(got, "slack") == ["awaiting_approval", "switched", "succeeded"]
+    doc = one(got, "webhook", "awaiting_approval").body
+    assert (
+        doc["title"] == "awaiting approval: game 2 → green (prod, us-west-2) at 10% (step 1 of 2)"
+    )
+    detail = doc["details"][0]
+    assert (detail["traffic_plan"], detail["traffic_step"]) == ([10, 100], 1)
+    assert detail["awaiting_step_approval"] and doc["phase"] == "switching"
+    assert doc["awaiting_approval_until"] is not None
+    commands = {c["action"]: c["client"] for c in doc["commands"]}
+    assert commands["approve"] == f"python client.py approve {handle.id}"
+
+
+async def test_a_deployment_the_lease_refuses_tells_nobody(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    client = time_skipping.client
+    lease = client.get_workflow_handle(lease_id("game", "prod"))
+    with receiving() as receiver:
+        async with notifying_worker(client, FakeAws()) as task_queue:
+            # Another deployment of game/prod holds the lease, waiting for approval on a timer
+            # (an activity left pending would stop the test server's clock for good).
+            holder = await start(client, task_queue, deployment_request(require_approval=True))
+            await wait_for_phase(holder, Phase.AWAITING_APPROVAL)
+            try:
+                handle = await start(client, task_queue, request())
+                # In real time, never awaiting a result, which would let the server skip to the
+                # holder's approval timeout: it would wake, and be terminated mid-activity.
+                while (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+                    await asyncio.sleep(0.05)
+                status = await handle.query(BlueGreenDeployment.status)
+                text = history_text(await handle.fetch_history())
+            finally:
+                await wait_until_between_activities(holder)
+                await holder.terminate("end of test")
+                # The time-skipping server does not apply parent close policies.
+                await lease.terminate("end of test")
+
+    assert status.state == State.FAILED
+    assert status.report is not None and status.report.error_type == "LeaseHeld"
+    assert receiver.received == []
+    assert "send_notification" not in text
+
+
 async def test_only_the_events_a_table_lists_reach_it(time_skipping: WorkflowEnvironment) -> None:
     with receiving() as receiver:
         status, _ = await run_to_the_end(
@@ -393,6 +455,38 @@ async def test_several_regions_are_told_once_per_event_from_the_parent(
     # The regions' own workflows sent nothing.
     assert [notify_activities(h) for h in children] == [0, 0]
     assert_no_secret(text, receiver)
+
+
+async def test_regions_at_a_traffic_step_are_told_and_approved_from_the_parent(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    env = regions_environment([WEST, EAST], traffic=CANARY_APPROVED, notify=notify_tables())
+    client = time_skipping.client
+
+    def told(got: list[Received]) -> set[str]:
+        return {
+            region
+            for r in got
+            if r.kind == "webhook" and r.event == "awaiting_approval"
+            for region in r.body["regions"]
+        }
+
+    with receiving() as receiver:
+        async with notifying_worker(client, RegionalFakeAws.of(env)) as task_queue:
+            handle = await start_regions(client, task_queue, regions_request(env))
+            await receiver.arrived(lambda got: told(got) == {WEST, EAST}, timeout=30)
+            await handle.signal(MultiRegionDeployment.approve_signal, ApproveRequest(by="bob"))
+            status = await regions_outcome(handle)
+
+    assert status.state == State.SUCCEEDED
+    asked = [r.body for r in receiver.received if r.kind == "webhook"]
+    approvals = [a for a in asked if a["event"] == "awaiting_approval"]
+    assert 1 <= len(approvals) <= 2  # both regions at once, or each as it came to the step
+    assert all(a["title"].endswith("at 10% (step 1 of 2)") for a in approvals)
+    assert all(
+        a["commands"][0]["client"] == f"python client.py approve {handle.id}" for a in approvals
+    )
+    assert [a["event"] for a in asked][-2:] == ["switched", "succeeded"]
 
 
 async def test_a_region_that_fails_while_the_others_go_on_is_told_on_its_own(
