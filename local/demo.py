@@ -160,8 +160,7 @@ def canary_and_check(stack: LocalStack, saw: Callable[[TrafficReport], object]) 
     back and blue, untouched, kept its players."""
     config = stack.config_path.with_name("deploy-canary.toml")
     config.write_text(stack.config_path.read_text() + CANARY.format(environment=stack.environment))
-    command = stack.deploy_args(BAD_VERSION, f"game:{BAD_VERSION}", "--wait")
-    command[command.index("--config") + 1] = str(config)
+    command = stack.deploy_args(BAD_VERSION, f"game:{BAD_VERSION}", "--wait", config=config)
     with measured(stack.data_plane, load_settings(stack), "demo-load") as seen:
         say(f"load: {PLAYERS} players and {REQUESTS_PER_SECOND} requests/s through HAProxy")
         say(f"running: client.py {' '.join(command)}")
