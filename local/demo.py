@@ -27,6 +27,7 @@ the requests that failed on the canary: the bad version's blast radius.
 import argparse
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from local.aws_resources import INITIAL_VERSION
@@ -180,13 +181,19 @@ def canary_and_check(stack: LocalStack, saw: Callable[[TrafficReport], object]) 
         problems.append(f"{report.cut_on['blue']} sessions on blue were cut")
     if report.connection_errors or report.response_errors or report.retried:
         problems.append(f"HAProxy counted errors: {report.line()}")
+    reasons: Counter[str] = Counter()
+    for load in seen.loads.values():
+        reasons.update(load.requests.failure_reasons)
+    by_canary = reasons.pop("HTTP 500", 0)
+    if reasons:
+        problems.append(f"requests failed otherwise than by the canary's 500s: {dict(reasons)}")
     if problems:
         say(f"FAILED: {'; '.join(problems)}")
     else:
         say(
-            f"OK: the analysis rolled {BAD_VERSION} back at its 10% step; {report.failed} of"
-            f" {report.requests} requests failed, the canary's blast radius; no session on"
-            " blue was cut, and blue has all the traffic again"
+            f"OK: the analysis rolled {BAD_VERSION} back at its 10% step; {by_canary} of"
+            f" {report.requests} requests were answered 500 by the canary, its blast radius; no"
+            " session on blue was cut, and blue has all the traffic again"
         )
     saw(report)
     return 1 if problems else 0

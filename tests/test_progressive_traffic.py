@@ -177,6 +177,8 @@ def test_a_bad_canary_is_rolled_back_at_its_first_step_without_cutting_the_old_c
     print(f"bad canary: {report.line()}; cut on {report.cut_on}")
     assert report.cut_on[old] == 0, report.cut_on
     assert 0 < report.failed < report.requests * 0.1 / 2, report.line()
+    # Only the canary's own 500s: nothing failed on the way to the old color.
+    assert set(seen.loads[REGION].requests.failure_reasons) == {"HTTP 500"}
     assert report.connection_errors == report.response_errors == report.retried == 0
     last_seconds = seen.loads[REGION].timeline[-1:]
     assert all(set(second.ok) <= {old} and not second.failed for second in last_seconds)
