@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import Calls, Interrupted, StepFailed
     from workflows.details import describe
     from workflows.long_wait import LongWaits
+    from workflows.notifications import DeploymentNotices
     from workflows.options import CALL_RETRY, RESTORE_RETRY
     from workflows.refusals import ignored, reject, self_approval_refusal
     from workflows.traffic_steps import TrafficSteps
@@ -91,6 +92,7 @@ class BlueGreenDeployment:
         self._cleanup_started = False
         self._restoring = False
         self._reports: list[asyncio.Task[None]] = []
+        self._notices = DeploymentNotices(request, self._status, self._update_details)
         self._waits = LongWaits(
             self._calls, self._status, self._update_details, self._report_to_parent
         )
@@ -232,6 +234,7 @@ class BlueGreenDeployment:
             # A multi-region parent must hear how this region ended before the child closes.
             await asyncio.gather(*self._reports)
             await held.release()
+            await self._notices.delivered()  # its last message is sent before it ends
 
     def _refused(self, reason: str) -> ApplicationError:
         """Another operation holds the lease: end failed, having read and changed nothing."""
@@ -607,6 +610,7 @@ class BlueGreenDeployment:
 
     def _update_details(self) -> None:
         workflow.set_current_details(describe(self._status, workflow.now()))
+        self._notices.changed()
 
     def _report_to_parent(self) -> None:
         """Tell a multi-region parent where this region stands (each phase, each message)."""
