@@ -32,6 +32,7 @@ success on Slack and the success on the webhook (the bad canary: its rollback on
 import argparse
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from local.aws_resources import INITIAL_VERSION
@@ -174,8 +175,7 @@ def canary_and_check(stack: LocalStack, saw: Callable[[TrafficReport], object]) 
     back and blue, untouched, kept its players."""
     config = stack.config_path.with_name("deploy-canary.toml")
     config.write_text(stack.config_path.read_text() + CANARY.format(environment=stack.environment))
-    command = stack.deploy_args(BAD_VERSION, f"game:{BAD_VERSION}", "--wait")
-    command[command.index("--config") + 1] = str(config)
+    command = stack.deploy_args(BAD_VERSION, f"game:{BAD_VERSION}", "--wait", config=config)
     with measured(stack.data_plane, load_settings(stack), "demo-load") as seen:
         say(f"load: {PLAYERS} players and {REQUESTS_PER_SECOND} requests/s through HAProxy")
         say(f"running: client.py {' '.join(command)}")
@@ -196,13 +196,19 @@ def canary_and_check(stack: LocalStack, saw: Callable[[TrafficReport], object]) 
         problems.append(f"{report.cut_on['blue']} sessions on blue were cut")
     if report.connection_errors or report.response_errors or report.retried:
         problems.append(f"HAProxy counted errors: {report.line()}")
+    reasons: Counter[str] = Counter()
+    for load in seen.loads.values():
+        reasons.update(load.requests.failure_reasons)
+    by_canary = reasons.pop("HTTP 500", 0)
+    if reasons:
+        problems.append(f"requests failed otherwise than by the canary's 500s: {dict(reasons)}")
     if problems:
         say(f"FAILED: {'; '.join(problems)}")
     else:
         say(
-            f"OK: the analysis rolled {BAD_VERSION} back at its 10% step; {report.failed} of"
-            f" {report.requests} requests failed, the canary's blast radius; no session on"
-            " blue was cut, and blue has all the traffic again"
+            f"OK: the analysis rolled {BAD_VERSION} back at its 10% step; {by_canary} of"
+            f" {report.requests} requests were answered 500 by the canary, its blast radius; no"
+            " session on blue was cut, and blue has all the traffic again"
         )
     saw(report)
     return 1 if problems else 0

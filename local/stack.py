@@ -114,12 +114,15 @@ class LocalStack:
         """``python client.py ARGS`` with this interpreter."""
         return [sys.executable, str(ROOT / "client.py"), *args]
 
-    def deploy_args(self, version: str, image: str, *options: str) -> list[str]:
-        """The arguments of ``client.py deploy`` of ``version`` to this stack's environment."""
+    def deploy_args(
+        self, version: str, image: str, *options: str, config: Path | None = None
+    ) -> list[str]:
+        """The arguments of ``client.py deploy`` of ``version`` to this stack's environment,
+        with its deploy.toml or ``config``."""
         return [
             "deploy",
             "--config",
-            str(self.config_path),
+            str(config or self.config_path),
             "--environment",
             self.environment,
             "--version",

@@ -17,10 +17,11 @@ import pytest
 
 from local.load import LoadSettings
 from local.processes import free_port, wait_until
-from local.stack import REGION, LocalStack, local_stack
+from local.stack import REGION, LocalStack
 from local.state import read_state
 from local.traffic import Measured, measured
 from models.colors import Color, other_color
+from tests.live_stack import quiet_stack
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -32,13 +33,7 @@ REQUESTS_PER_SECOND = 60
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """The local environment, without players of its own: each test brings its load."""
-    with local_stack(
-        ui=False,
-        temporal_port=free_port(),
-        ui_port=None,
-        players=0,
-        config_path=tmp_path_factory.mktemp("live-traffic") / "deploy.toml",
-    ) as s:
+    with quiet_stack(tmp_path_factory.mktemp("live-traffic")) as s:
         yield s
 
 
@@ -61,10 +56,10 @@ def active_color(stack: LocalStack) -> Color:
 
 
 def deploy(stack: LocalStack, version: str, config: Path | None = None) -> None:
-    args = stack.deploy_args(version, f"game:{version}", "--wait")
-    if config is not None:
-        args[args.index("--config") + 1] = str(config)
-    assert stack.run_client(*args) == 0
+    assert (
+        stack.run_client(*stack.deploy_args(version, f"game:{version}", "--wait", config=config))
+        == 0
+    )
 
 
 def test_a_deployment_under_load_is_invisible_to_players(stack: LocalStack) -> None:
