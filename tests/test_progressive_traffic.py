@@ -84,7 +84,7 @@ def test_each_step_splits_real_requests_as_its_weight_says(
         url=stack.data_plane.players[REGION],
         players=6,
         game_seconds=1.5,
-        requests_per_second=400,
+        requests_per_second=150,
         seconds=180,
     )
     shares: dict[int, float] = {}
@@ -156,7 +156,7 @@ def test_a_bad_canary_is_rolled_back_at_its_first_step_without_cutting_the_old_c
         url=stack.data_plane.players[REGION],
         players=12,
         game_seconds=1.5,
-        requests_per_second=400,
+        requests_per_second=150,
         seconds=120,
     )
     with measured(stack.data_plane, {REGION: settings}, f"bad-canary-{free_port()}") as seen:
