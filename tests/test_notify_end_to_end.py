@@ -101,7 +101,11 @@ async def test_awaiting_approval_reaches_slack_with_the_approve_command_and_no_u
     # The very command the message gives.
     approved = client(stack, "approve", DEPLOYMENT, "--by", "bob")
     assert approved.returncode == 0, approved.stderr
-    await receiver.arrived(has("webhook", "succeeded"), timeout=120)
+    # Each target is told on its own: wait for both to hear of the end.
+    await receiver.arrived(
+        lambda seen: has("webhook", "succeeded")(seen) and has("slack", "succeeded")(seen),
+        timeout=120,
+    )
     got = [(r.kind, r.event) for r in receiver.received]
     assert got.count(("slack", "switched")) == 1 and got.count(("slack", "succeeded")) == 1
     assert ("webhook", "switched") not in got  # the webhook hears of the ends only
