@@ -91,8 +91,16 @@ def test_shutting_the_old_color_down_without_a_drain_cuts_sessions(
         is None
     )
 
+    old = targets(stack, active_color(stack))
     with under_load(stack) as seen:
         deploy(stack, "3", undrained)
+        # ECS's stand-in stops the tasks a moment after the deployment ends: the load must
+        # still run then, or a fast deployment leaves nobody to cut.
+        wait_until(
+            lambda: not any(task_running(*target) for target in old),
+            30,
+            "the old color's tasks stopped",
+        )
 
     report = seen.report
     assert report is not None
@@ -105,21 +113,15 @@ def test_a_task_killed_under_load_shows_up_in_the_counters(stack: LocalStack) ->
     """Negative control: SIGKILL one of the active color's tasks while players play and
     requests flow; ECS's stand-in replaces it."""
     color = active_color(stack)
-    resources = stack.resources
-    elbv2 = boto3.client("elbv2", region_name=REGION)
-
-    def targets() -> set[tuple[str, int]]:
-        described = elbv2.describe_target_health(TargetGroupArn=resources.target_group_arns[color])
-        return {
-            (d["Target"]["Id"], d["Target"]["Port"]) for d in described["TargetHealthDescriptions"]
-        }
 
     with under_load(stack) as seen:
-        before = targets()
-        address, port = sorted(before)[0]
+        address, port = sorted(targets(stack, color))[0]
         os.kill(task_pid(address, port), signal.SIGKILL)
         wait_until(
-            lambda: len(targets()) == resources.desired_count and (address, port) not in targets(),
+            lambda: (
+                len(now := targets(stack, color)) == stack.resources.desired_count
+                and (address, port) not in now
+            ),
             30,
             "the killed task replaced",
         )
@@ -129,6 +131,22 @@ def test_a_task_killed_under_load_shows_up_in_the_counters(stack: LocalStack) ->
     noticed = report.failed + report.cut + report.retried + report.connection_errors
     assert noticed + report.response_errors > 0, report.line()
     assert report.problems() != []
+
+
+def targets(stack: LocalStack, color: Color) -> set[tuple[str, int]]:
+    """The (address, port) of every task registered in ``color``'s target group."""
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    arn = stack.resources.target_group_arns[color]
+    described = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    return {(d["Target"]["Id"], d["Target"]["Port"]) for d in described}
+
+
+def task_running(address: str, port: int) -> bool:
+    try:
+        task_pid(address, port)
+    except LookupError:
+        return False
+    return True
 
 
 def task_pid(address: str, port: int) -> int:
