@@ -8,7 +8,16 @@ policies retry everything else with backoff.
 from collections.abc import Callable
 from typing import Any
 
-from activities import alarms, analysis, connections, ecs, integration_checks, ssm, traffic
+from activities import (
+    alarms,
+    analysis,
+    connections,
+    ecs,
+    integration_checks,
+    notify,
+    ssm,
+    traffic,
+)
 
 ALL_ACTIVITIES: list[Callable[..., Any]] = [
     ssm.read_color_state,
@@ -27,5 +36,6 @@ ALL_ACTIVITIES: list[Callable[..., Any]] = [
     integration_checks.run_integration_checks,
     alarms.read_alarm_states,
     analysis.measure_metric,
+    notify.send_notification,
 ]
 """Everything the worker registers."""

@@ -305,6 +305,7 @@ def write_demo_config(
     resources: DemoResources,
     *other_regions: DemoResources,
     prometheus_url: str | None = None,
+    notify: str = "",
 ) -> DeployConfig:
     """Write the deploy.toml for ``resources`` to ``path``; returns it as ``load_config`` reads it.
 
@@ -313,7 +314,8 @@ def write_demo_config(
     describe ``resources``' region, and an ``in_region`` table per other region gives its own
     ARNs, game servers and alarms; cluster, service and SSM names are the same everywhere.
     With ``prometheus_url`` the new color is also judged by a metric analysis (every region's
-    HAProxy is scraped by that one Prometheus).
+    HAProxy is scraped by that one Prometheus). ``notify`` is TOML added to the environment: its
+    notify tables (local/notify_receiver.py).
     """
     r = resources
     q = json.dumps  # a TOML basic string: JSON's escapes are TOML's
@@ -382,7 +384,7 @@ url = "{{color_url}}/health"
 expected_status = 200
 body_contains = "ok"
 {analysis_section(r.environment, prometheus_url) if prometheus_url else ""}\
-{"".join(_region_overrides(other) for other in other_regions)}"""
+{notify}{"".join(_region_overrides(other) for other in other_regions)}"""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return load_config(path)

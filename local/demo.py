@@ -22,16 +22,23 @@ instead, a version that answers 500 to a fifth of ``GET /version``, as a 10 % ca
 only when the analysis rolled it back at that first step, SSM and all traffic are back on
 blue, green is at zero again, and no session on blue was cut. The traffic line then counts
 the requests that failed on the canary: the bad version's blast radius.
+
+The deployment's notifications go to a local receiver standing in for Slack and a webhook
+(``local/notify_receiver.py``); the demo prints a line for each message it received
+(``notified (slack): switched game 2 → green (prod, us-west-2)``) and expects the switch and the
+success on Slack and the success on the webhook (the bad canary: its rollback on both).
 """
 
 import argparse
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 
 from local.aws_resources import INITIAL_VERSION
 from local.data_plane.haproxy import frontend_name
 from local.load import LoadSettings
+from local.notify_receiver import NotificationReceiver
 from local.processes import STATE_DIR, free_port, wait_until
 from local.stack import DEMO_REGIONS, LocalStack, demo_regions, exit_code, local_stack
 from local.state import format_state, mismatches, read_state
@@ -58,6 +65,10 @@ MIN_REQUESTS = 10_000
 """The load runs on after the deployment until HAProxy counted this many requests in all."""
 LOAD_SECONDS = 180
 """The most the load runs, whatever happens."""
+NOTIFIED = {("slack", "switched"), ("slack", "succeeded"), ("webhook", "succeeded")}
+"""The notifications a successful deployment sends with the local environment's notify tables."""
+CANARY_NOTIFIED = {("slack", "rolled_back"), ("webhook", "rolled_back")}
+"""Those of the bad canary, which the analysis rolls back."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -87,16 +98,20 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         # Free ports: the demo runs even next to `make dev` on 7233/8233.
-        with local_stack(
-            ui=True,
-            temporal_port=free_port(),
-            ui_port=free_port(),
-            db_file=STATE_DIR / "temporal" / "demo.db",
-            regions=demo_regions(args.regions),
-            players=0,
-            analysis=True,
-            say=say,
-        ) as stack:
+        with (
+            NotificationReceiver() as receiver,
+            local_stack(
+                ui=True,
+                temporal_port=free_port(),
+                ui_port=free_port(),
+                db_file=STATE_DIR / "temporal" / "demo.db",
+                regions=demo_regions(args.regions),
+                players=0,
+                analysis=True,
+                notifications=receiver,
+                say=say,
+            ) as stack,
+        ):
             if args.scenario == "bad-canary":
                 return canary_and_check(stack, seen.append)
             return deploy_and_check(stack, seen.append)
@@ -160,8 +175,7 @@ def canary_and_check(stack: LocalStack, saw: Callable[[TrafficReport], object]) 
     back and blue, untouched, kept its players."""
     config = stack.config_path.with_name("deploy-canary.toml")
     config.write_text(stack.config_path.read_text() + CANARY.format(environment=stack.environment))
-    command = stack.deploy_args(BAD_VERSION, f"game:{BAD_VERSION}", "--wait")
-    command[command.index("--config") + 1] = str(config)
+    command = stack.deploy_args(BAD_VERSION, f"game:{BAD_VERSION}", "--wait", config=config)
     with measured(stack.data_plane, load_settings(stack), "demo-load") as seen:
         say(f"load: {PLAYERS} players and {REQUESTS_PER_SECOND} requests/s through HAProxy")
         say(f"running: client.py {' '.join(command)}")
@@ -175,19 +189,26 @@ def canary_and_check(stack: LocalStack, saw: Callable[[TrafficReport], object]) 
         say(f"state after{where(stack, region)}:")
         print(format_state(state), flush=True)
         problems += mismatches(state, "blue", INITIAL_VERSION, stack.regional[region].desired_count)
+    problems += notified(stack, CANARY_NOTIFIED)
     if code != 1:
         problems.append(f"client.py deploy exited with {code}, not 1 (rolled back)")
     if report.cut_on.get("blue", 0):
         problems.append(f"{report.cut_on['blue']} sessions on blue were cut")
     if report.connection_errors or report.response_errors or report.retried:
         problems.append(f"HAProxy counted errors: {report.line()}")
+    reasons: Counter[str] = Counter()
+    for load in seen.loads.values():
+        reasons.update(load.requests.failure_reasons)
+    by_canary = reasons.pop("HTTP 500", 0)
+    if reasons:
+        problems.append(f"requests failed otherwise than by the canary's 500s: {dict(reasons)}")
     if problems:
         say(f"FAILED: {'; '.join(problems)}")
     else:
         say(
-            f"OK: the analysis rolled {BAD_VERSION} back at its 10% step; {report.failed} of"
-            f" {report.requests} requests failed, the canary's blast radius; no session on"
-            " blue was cut, and blue has all the traffic again"
+            f"OK: the analysis rolled {BAD_VERSION} back at its 10% step; {by_canary} of"
+            f" {report.requests} requests were answered 500 by the canary, its blast radius; no"
+            " session on blue was cut, and blue has all the traffic again"
         )
     saw(report)
     return 1 if problems else 0
@@ -231,7 +252,19 @@ def deploy(stack: LocalStack) -> tuple[int, list[str]]:
         if found:
             in_region = f"in {region}: " if len(stack.regions) > 1 else ""
             problems.append(in_region + "; ".join(found))
-    return code, problems
+    return code, problems + notified(stack)
+
+
+def notified(stack: LocalStack, expected: set[tuple[str, str]] = NOTIFIED) -> list[str]:
+    """Print a line per notification the local receiver got (all of them were sent before the
+    deployment ended); what is missing of the ``expected`` (kind, event)."""
+    if stack.notifications is None:
+        return []
+    received = stack.notifications.received
+    for message in received:
+        say(message.line())
+    delivered = {(m.kind, m.event) for m in received if m.answered < 300}
+    return [f"no {event} notification to {kind}" for kind, event in sorted(expected - delivered)]
 
 
 def requests_so_far(stack: LocalStack) -> int:

@@ -32,6 +32,7 @@ from local.aws_resources import (
 )
 from local.data_plane.running import DataPlane, color_url, data_plane, gateway_url
 from local.load import LoadSettings, load_in_background
+from local.notify_receiver import NotificationReceiver, notify_tables, worker_env
 from local.processes import (
     ROOT,
     STATE_DIR,
@@ -77,6 +78,8 @@ class LocalStack:
     """Every region's resources, the first region first."""
     data_plane: DataPlane
     """What runs behind moto: game-server tasks, HAProxy, the colors' gateway."""
+    notifications: NotificationReceiver | None = None
+    """Where the deployments' notifications go, when the stack was asked to send them."""
 
     @property
     def regions(self) -> list[str]:
@@ -111,12 +114,15 @@ class LocalStack:
         """``python client.py ARGS`` with this interpreter."""
         return [sys.executable, str(ROOT / "client.py"), *args]
 
-    def deploy_args(self, version: str, image: str, *options: str) -> list[str]:
-        """The arguments of ``client.py deploy`` of ``version`` to this stack's environment."""
+    def deploy_args(
+        self, version: str, image: str, *options: str, config: Path | None = None
+    ) -> list[str]:
+        """The arguments of ``client.py deploy`` of ``version`` to this stack's environment,
+        with its deploy.toml or ``config``."""
         return [
             "deploy",
             "--config",
-            str(self.config_path),
+            str(config or self.config_path),
             "--environment",
             self.environment,
             "--version",
@@ -166,6 +172,7 @@ def local_stack(
     dynamic_config: Mapping[str, object] | None = None,
     search_attributes: bool = True,
     analysis: bool = False,
+    notifications: NotificationReceiver | None = None,
     say: Callable[[str], object] = lambda _: None,
 ) -> Iterator[LocalStack]:
     """Start everything; yield how to reach it; stop everything, also on Ctrl-C or an error.
@@ -183,6 +190,8 @@ def local_stack(
     them, as a cluster nobody set up for them. ``analysis`` adds the metric analysis to the
     config: the new color's 5xx share through Prometheus, which needs traffic to pass (no
     data is never a pass), so only stacks that bring load of their own ask for it.
+    ``notifications``, a running receiver, adds notify tables to the config
+    (local/notify_receiver.py) and gives the worker the variables holding the receiver's URLs.
     """
     if not regions:
         raise ValueError("local_stack needs at least one region")
@@ -227,7 +236,8 @@ def local_stack(
             )
         first, *others = regional.values()
         prometheus_url = f"http://127.0.0.1:{prometheus_port}" if analysis else None
-        write_demo_config(config_path, first, *others, prometheus_url=prometheus_url)
+        notify = notify_tables(environment, ui_url) if notifications else ""
+        write_demo_config(config_path, first, *others, prometheus_url=prometheus_url, notify=notify)
         say(f"config in {_shown(config_path)}")
 
         plane = stack.enter_context(
@@ -254,8 +264,12 @@ def local_stack(
         env = {"TEMPORAL_ADDRESS": address, "TEMPORAL_NAMESPACE": "default", **aws}
         process = None
         if start_worker:
-            process = stack.enter_context(worker(env, args=worker_args))
+            # The notifications' URLs are secrets the worker alone holds: not client.py.
+            secrets = worker_env(notifications) if notifications else {}
+            process = stack.enter_context(worker(env | secrets, args=worker_args))
             say(f"worker polling (log: {_shown(worker_log(address))})")
+            if notifications:
+                say(f"notifications to a local receiver on port {notifications.port}")
         try:
             yield LocalStack(
                 env=env,
@@ -267,6 +281,7 @@ def local_stack(
                 worker=process,
                 regional=regional,
                 data_plane=plane,
+                notifications=notifications,
             )
         finally:
             say("stopping everything")

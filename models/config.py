@@ -23,6 +23,7 @@ from models.analysis import AnalysisConfig
 from models.colors import Color
 from models.durations import Duration
 from models.errors import ConfigError, one_line
+from models.notifications import SHARED_KEYS, NotifyTargets
 from models.strict import StrictModel
 from models.traffic import TrafficConfig
 
@@ -256,6 +257,8 @@ class EnvironmentConfig(StrictModel):
     """How the traffic moves to the new color: all at once (the default) or in steps."""
     analysis: AnalysisConfig = AnalysisConfig()
     """Metrics that judge the new version while it gets traffic (models/analysis.py)."""
+    notify: NotifyTargets = Field(default_factory=list)
+    """Who hears of approvals, switches and ends, and where (models/notifications.py)."""
 
     @model_validator(mode="after")
     def _router_needs(self) -> Self:
@@ -294,7 +297,7 @@ class EnvironmentConfig(StrictModel):
                     f"in_region.{region}: not one of this environment's regions"
                     f" ({', '.join(listed)})"
                 )
-            fixed = [key for key in _REGION_KEYS if key in override]
+            fixed = [key for key in (*_REGION_KEYS, *SHARED_KEYS) if key in override]
             if fixed:
                 raise ValueError(f"in_region.{region}: {fixed[0]} cannot differ per region")
             try:

@@ -388,6 +388,61 @@ CONFIG_CASES = {
         "environments.prod: region us-east-1 is listed more than once",
     ),
     "json instead of toml": ('{"service": "game"}', "not valid TOML"),
+    # Notifications: the URL is a secret, never in the file (nor echoed back from it).
+    "unknown notify kind": (
+        edited('kind = "slack"', 'kind = "teams"'),
+        "environments.prod.notify.0.kind: Input should be 'slack' or 'webhook'",
+    ),
+    "a URL in url_env": (
+        edited(
+            'url_env = "SLACK_DEPLOY_WEBHOOK"',
+            'url_env = "https://hooks.slack.com/services/T0/B0/s3cr3t"',
+        ),
+        "environments.prod.notify.0.url_env: must be the name of an environment variable",
+    ),
+    "a URL in the notify table": (
+        edited(
+            'url_env = "SLACK_DEPLOY_WEBHOOK"',
+            'url = "https://hooks.slack.com/services/T0/B0/s3cr3t"',
+        ),
+        "environments.prod.notify.0: url: a webhook URL is a secret and must not be in deploy.toml",
+    ),
+    "no url_env": (
+        edited('url_env = "SLACK_DEPLOY_WEBHOOK"\n', ""),
+        "environments.prod.notify.0.url_env: Field required",
+    ),
+    "unknown notify event": (
+        edited('events = ["succeeded",', 'events = ["deployed",'),
+        "environments.prod.notify.1.events.0: Input should be 'awaiting_approval', 'switched',",
+    ),
+    "a notify event twice": (
+        edited('events = ["succeeded",', 'events = ["failed",'),
+        "environments.prod.notify.1.events: lists failed more than once",
+    ),
+    "no notify events": (
+        edited('events = ["succeeded", "failed", "rolled_back"]', "events = []"),
+        "environments.prod.notify.1.events: list at least one event",
+    ),
+    "a web_ui_url with a workflow's path": (
+        edited(
+            'web_ui_url = "https://temporal.internal.example.com"',
+            'web_ui_url = "https://temporal.internal.example.com/namespaces/default/workflows"',
+        ),
+        "environments.prod.notify.0.web_ui_url: give the Web UI's base URL",
+    ),
+    "the same notify target twice": (
+        edited('url_env = "DEPLOY_EVENTS_WEBHOOK"', 'url_env = "SLACK_DEPLOY_WEBHOOK"').replace(
+            'kind = "webhook"', 'kind = "slack"'
+        ),
+        "environments.prod.notify: slack to SLACK_DEPLOY_WEBHOOK is listed more than once",
+    ),
+    "notify differing per region": (
+        with_regions(
+            'regions = ["us-west-2", "us-east-1"]',
+            "in_region = { us-east-1 = { notify = [] } }",
+        ),
+        "environments.prod: in_region.us-east-1: notify cannot differ per region",
+    ),
     "canary without a percent": (
         edited('strategy = "steps"\nsteps = [10, 50, 100]', 'strategy = "canary"'),
         "environments.prod.traffic: percent is required with strategy canary",
@@ -428,6 +483,8 @@ def test_a_bad_config_file_is_one_line_and_exit_2(
     text, expected = CONFIG_CASES[case]
     result = run_client(*GOOD, config_text=text, tmp=tmp_path, address=listener.address)
     assert_bad_input(result, expected, listener)
+    # A webhook URL put where it does not belong is refused without being repeated.
+    assert "s3cr3t" not in result.stderr
 
 
 ARGUMENT_CASES = {

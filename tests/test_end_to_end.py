@@ -7,23 +7,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.processes import BIN, ROOT, free_port, worker, worker_log
-from local.stack import LocalStack, local_stack
+from local.processes import BIN, ROOT, worker, worker_log
+from local.stack import LocalStack
 from local.state import mismatches, read_state
+from tests.live_stack import quiet_stack
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """The whole local environment on free ports, without the Web UI; its deploy.toml of its
     own (not the demo's, which a ``make demo`` or another test may be writing)."""
-    with local_stack(
-        ui=False,
-        temporal_port=free_port(),
-        ui_port=None,
-        players=3,
-        game_seconds=2,
-        config_path=tmp_path_factory.mktemp("end-to-end") / "deploy.toml",
-    ) as s:
+    with quiet_stack(tmp_path_factory.mktemp("end-to-end"), players=3, game_seconds=2) as s:
         yield s
 
 

@@ -17,10 +17,11 @@ import pytest
 
 from local.load import LoadSettings
 from local.processes import free_port, wait_until
-from local.stack import REGION, LocalStack, local_stack
+from local.stack import REGION, LocalStack
 from local.state import read_state
 from local.traffic import Measured, measured
 from models.colors import Color, other_color
+from tests.live_stack import quiet_stack
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -32,13 +33,7 @@ REQUESTS_PER_SECOND = 60
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """The local environment, without players of its own: each test brings its load."""
-    with local_stack(
-        ui=False,
-        temporal_port=free_port(),
-        ui_port=None,
-        players=0,
-        config_path=tmp_path_factory.mktemp("live-traffic") / "deploy.toml",
-    ) as s:
+    with quiet_stack(tmp_path_factory.mktemp("live-traffic")) as s:
         yield s
 
 
@@ -61,10 +56,10 @@ def active_color(stack: LocalStack) -> Color:
 
 
 def deploy(stack: LocalStack, version: str, config: Path | None = None) -> None:
-    args = stack.deploy_args(version, f"game:{version}", "--wait")
-    if config is not None:
-        args[args.index("--config") + 1] = str(config)
-    assert stack.run_client(*args) == 0
+    assert (
+        stack.run_client(*stack.deploy_args(version, f"game:{version}", "--wait", config=config))
+        == 0
+    )
 
 
 def test_a_deployment_under_load_is_invisible_to_players(stack: LocalStack) -> None:
@@ -96,8 +91,16 @@ def test_shutting_the_old_color_down_without_a_drain_cuts_sessions(
         is None
     )
 
+    old = targets(stack, active_color(stack))
     with under_load(stack) as seen:
         deploy(stack, "3", undrained)
+        # ECS's stand-in stops the tasks a moment after the deployment ends: the load must
+        # still run then, or a fast deployment leaves nobody to cut.
+        wait_until(
+            lambda: not any(task_running(*target) for target in old),
+            30,
+            "the old color's tasks stopped",
+        )
 
     report = seen.report
     assert report is not None
@@ -110,21 +113,15 @@ def test_a_task_killed_under_load_shows_up_in_the_counters(stack: LocalStack) ->
     """Negative control: SIGKILL one of the active color's tasks while players play and
     requests flow; ECS's stand-in replaces it."""
     color = active_color(stack)
-    resources = stack.resources
-    elbv2 = boto3.client("elbv2", region_name=REGION)
-
-    def targets() -> set[tuple[str, int]]:
-        described = elbv2.describe_target_health(TargetGroupArn=resources.target_group_arns[color])
-        return {
-            (d["Target"]["Id"], d["Target"]["Port"]) for d in described["TargetHealthDescriptions"]
-        }
 
     with under_load(stack) as seen:
-        before = targets()
-        address, port = sorted(before)[0]
+        address, port = sorted(targets(stack, color))[0]
         os.kill(task_pid(address, port), signal.SIGKILL)
         wait_until(
-            lambda: len(targets()) == resources.desired_count and (address, port) not in targets(),
+            lambda: (
+                len(now := targets(stack, color)) == stack.resources.desired_count
+                and (address, port) not in now
+            ),
             30,
             "the killed task replaced",
         )
@@ -134,6 +131,22 @@ def test_a_task_killed_under_load_shows_up_in_the_counters(stack: LocalStack) ->
     noticed = report.failed + report.cut + report.retried + report.connection_errors
     assert noticed + report.response_errors > 0, report.line()
     assert report.problems() != []
+
+
+def targets(stack: LocalStack, color: Color) -> set[tuple[str, int]]:
+    """The (address, port) of every task registered in ``color``'s target group."""
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    arn = stack.resources.target_group_arns[color]
+    described = elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+    return {(d["Target"]["Id"], d["Target"]["Port"]) for d in described}
+
+
+def task_running(address: str, port: int) -> bool:
+    try:
+        task_pid(address, port)
+    except LookupError:
+        return False
+    return True
 
 
 def task_pid(address: str, port: int) -> int:

@@ -24,6 +24,7 @@ import pytest
 from cli import live, render, render_regions, status_block
 from cli.live import CLEAR_BELOW, CLEAR_LINE, UP, LiveView
 from local.processes import BIN, ROOT
+from models.analysis import MetricTally
 from models.deployment import DeploymentStatus, Phase, PhaseEntry, State
 from models.multi_region import MultiRegionStatus, RegionProgress
 from models.observations import ConnectionCount, HealthObservation
@@ -283,6 +284,27 @@ def test_several_regions_get_a_row_each(clock: Clock, term: FakeTerminal) -> Non
     ]
     assert "running 0 of 2 (2 checks)" in block[1]
     assert "(wave 2)" in block[3]
+
+
+def test_a_traffic_step_shows_its_split_and_the_analysis(clock: Clock) -> None:
+    tally = MetricTally(metric="error-rate", measurements=4, passes=4)
+    stepping = status(
+        SETUP,
+        (Phase.SWITCHING, 30),
+        traffic_plan=[10, 100],
+        traffic_step=1,
+        traffic_split={"blue": 90, "green": 10},
+        step_until=T0 + timedelta(minutes=5),
+        analysis=[tally],
+    )
+
+    block = status_block.one_region(stepping, T0 + timedelta(seconds=40))
+
+    assert block[:2] == [
+        "  now: switching for 10s",
+        "  traffic: green 10%, blue 90% (step 1 of 2, holding until 10:46:00 UTC)",
+    ]
+    assert "  analysis: error-rate: 4 measured, 4 passed, 0 failed, 0 inconclusive" in block
 
 
 @pytest.mark.parametrize(

@@ -19,11 +19,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from local.data_plane.load_balancer import region_traffic
 from local.load import LoadSettings
 from local.processes import free_port, wait_until
-from local.stack import REGION, LocalStack, local_stack
+from local.stack import REGION, LocalStack
 from local.state import read_state
 from local.traffic import measured
 from models.colors import Color, other_color
 from models.deployment import DeploymentStatus
+from tests.live_stack import quiet_stack
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -37,14 +38,7 @@ round robin being much closer than chance."""
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    with local_stack(
-        ui=False,
-        temporal_port=free_port(),
-        ui_port=None,
-        players=0,
-        config_path=tmp_path_factory.mktemp("progressive") / "deploy.toml",
-        analysis=True,
-    ) as s:
+    with quiet_stack(tmp_path_factory.mktemp("progressive"), analysis=True) as s:
         yield s
 
 
@@ -83,15 +77,14 @@ def test_each_step_splits_real_requests_as_its_weight_says(
         'strategy = "steps"\nsteps = [10, 50, 100]\napprove_at = [10, 50]\npause = "1s"',
     )
     deployment_id = f"deploy-game-{stack.environment}"
-    args = stack.deploy_args("2", "game:2", "--wait")
-    args[args.index("--config") + 1] = str(config)
+    args = stack.deploy_args("2", "game:2", "--wait", config=config)
     exit_codes: list[int] = []
     deploying = threading.Thread(target=lambda: exit_codes.append(stack.run_client(*args)))
     settings = LoadSettings(
         url=stack.data_plane.players[REGION],
         players=6,
         game_seconds=1.5,
-        requests_per_second=400,
+        requests_per_second=150,
         seconds=180,
     )
     shares: dict[int, float] = {}
@@ -158,13 +151,12 @@ def test_a_bad_canary_is_rolled_back_at_its_first_step_without_cutting_the_old_c
         stack, tmp_path / "deploy.toml", 'strategy = "canary"\npercent = 10\npause = "1m"'
     )
     deployment_id = f"deploy-game-{stack.environment}"
-    args = stack.deploy_args("3-errors20", "game:3-errors20", "--wait")
-    args[args.index("--config") + 1] = str(config)
+    args = stack.deploy_args("3-errors20", "game:3-errors20", "--wait", config=config)
     settings = LoadSettings(
         url=stack.data_plane.players[REGION],
         players=12,
         game_seconds=1.5,
-        requests_per_second=400,
+        requests_per_second=150,
         seconds=120,
     )
     with measured(stack.data_plane, {REGION: settings}, f"bad-canary-{free_port()}") as seen:
@@ -185,6 +177,8 @@ def test_a_bad_canary_is_rolled_back_at_its_first_step_without_cutting_the_old_c
     print(f"bad canary: {report.line()}; cut on {report.cut_on}")
     assert report.cut_on[old] == 0, report.cut_on
     assert 0 < report.failed < report.requests * 0.1 / 2, report.line()
+    # Only the canary's own 500s: nothing failed on the way to the old color.
+    assert set(seen.loads[REGION].requests.failure_reasons) == {"HTTP 500"}
     assert report.connection_errors == report.response_errors == report.retried == 0
     last_seconds = seen.loads[REGION].timeline[-1:]
     assert all(set(second.ok) <= {old} and not second.failed for second in last_seconds)

@@ -37,10 +37,12 @@ with workflow.unsafe.imports_passed_through():
     from models.observations import RouterWeights, task_definition_name
     from workflows import lease, search_attributes
     from workflows.analysis import Analysis
+    from workflows.approvals import wait_for_approval
     from workflows.aws_steps import AwsSteps
     from workflows.calls import Calls, Interrupted, StepFailed
     from workflows.details import describe
     from workflows.long_wait import LongWaits
+    from workflows.notifications import DeploymentNotices
     from workflows.options import CALL_RETRY, RESTORE_RETRY
     from workflows.refusals import ignored, reject, self_approval_refusal
     from workflows.traffic_steps import TrafficSteps
@@ -90,6 +92,7 @@ class BlueGreenDeployment:
         self._cleanup_started = False
         self._restoring = False
         self._reports: list[asyncio.Task[None]] = []
+        self._notices = DeploymentNotices(request, self._status, self._update_details)
         self._waits = LongWaits(
             self._calls, self._status, self._update_details, self._report_to_parent
         )
@@ -230,6 +233,7 @@ class BlueGreenDeployment:
         finally:
             # A multi-region parent must hear how this region ended before the child closes.
             await asyncio.gather(*self._reports)
+            await self._notices.delivered()  # its last message, before the lease is released
             await held.release()
 
     def _refused(self, reason: str) -> ApplicationError:
@@ -385,32 +389,17 @@ class BlueGreenDeployment:
         self._status.awaiting_approval_since = workflow.now()
         self._status.awaiting_approval_until = workflow.now() + policy.timeout
         self._update_details()
-        try:
-            await workflow.wait_condition(
-                lambda: self._status.approval is not None or self._stop_pending(),
-                timeout=policy.timeout,
-                timeout_summary=(
-                    f"wait for {'approval' if self._request.require_approval else 'the wave'},"
-                    f" at most {format_duration(policy.timeout)}, then {policy.on_timeout}"
-                ),
-            )
-        except TimeoutError:
-            waited = format_duration(policy.timeout)
-            if policy.on_timeout == "abort":
-                nobody = (
-                    "nobody approved"
-                    if self._request.require_approval
-                    else "the other regions were not all ready"
-                )
-                raise StepFailed(
-                    f"{nobody} within {waited}; aborted as configured", "ApprovalTimeout"
-                ) from None
-            self._status.approval = Approval(
-                by="timeout",
-                comment=f"nobody approved within {waited}; proceeding as configured",
-                at=workflow.now(),
-            )
-            self._status.warnings.append(self._status.approval.comment)
+        person = self._request.require_approval
+        proceeding = await wait_for_approval(
+            self._calls,
+            policy,
+            lambda: self._status.approval is not None,
+            "approval" if person else "the wave",
+            "nobody approved" if person else "the other regions were not all ready",
+        )
+        if proceeding is not None:
+            self._status.approval = Approval(by="timeout", comment=proceeding, at=workflow.now())
+            self._status.warnings.append(proceeding)
         self._calls.raise_if_interrupted()
 
     async def _switch_traffic(self) -> None:
@@ -621,6 +610,7 @@ class BlueGreenDeployment:
 
     def _update_details(self) -> None:
         workflow.set_current_details(describe(self._status, workflow.now()))
+        self._notices.changed()
 
     def _report_to_parent(self) -> None:
         """Tell a multi-region parent where this region stands (each phase, each message)."""

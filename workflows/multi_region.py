@@ -22,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import lease, search_attributes
     from workflows.deployment import BlueGreenDeployment
     from workflows.multi_region_details import describe_regions, overall_phase
+    from workflows.notifications import RegionsNotices
     from workflows.refusals import ignored, reject, self_approval_refusal
 
 # Phases a region has reached once its bake passed (or it ended); the next wave may start.
@@ -65,6 +66,7 @@ class MultiRegionDeployment:
         self._rolling_back: RollbackRequest | None = None
         self._searchable: tuple[Phase, State] | None = None
         """The phase and state last written to the search attributes."""
+        self._notices = RegionsNotices(request, self._status, self._update_details)
 
     @workflow.query
     def status(self) -> MultiRegionStatus:
@@ -205,7 +207,11 @@ class MultiRegionDeployment:
             await workflow.wait_condition(self._wave_done)
         await asyncio.gather(*ended)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self._finish()
+        try:
+            return self._finish()
+        finally:
+            # The last message is sent before the lease is released and the workflow ends.
+            await self._notices.delivered()
 
     async def _run_region(self, region: str) -> None:
         """Start the region's child, wait for its end, and react to a failure."""
@@ -378,6 +384,7 @@ class MultiRegionDeployment:
 
     def _update_details(self) -> None:
         workflow.set_current_details(describe_regions(self._status, workflow.now()))
+        self._notices.changed(rolling_back=self._rolling_back is not None)
         if self._request.search_attributes:
             # Only on a change: every region's report comes through here.
             searchable = (overall_phase(self._status), self._status.state)

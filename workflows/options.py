@@ -26,6 +26,19 @@ RESTORE_RETRY = RetryPolicy(
     maximum_attempts=20,
 )
 
+# Notifications (activities/notify.py): a few quick attempts, then a warning in the status. A
+# message that cannot get through must neither hold a deployment up for long nor fail it.
+NOTIFY_TIMEOUT = timedelta(seconds=20)
+"""One attempt: the HTTP request's own timeout (10 s) and some margin."""
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=4,
+)
+NOTIFY_DEADLINE = timedelta(minutes=2)
+"""Every attempt and backoff of one notification together (schedule to close)."""
+
 # A metric measurement is a read repeated every interval: one that fails counts as inconclusive
 # and the next interval tries again, so it must not back off for minutes first.
 MEASURE_RETRY = RetryPolicy(

@@ -20,8 +20,8 @@ with workflow.unsafe.imports_passed_through():
     from models.messages import ApproveRequest, StepApproval
     from models.observations import RouterWeights
     from workflows.analysis import Analysis
+    from workflows.approvals import wait_for_approval
     from workflows.aws_steps import AwsSteps
-    from workflows.calls import StepFailed
 
 
 class TrafficSteps:
@@ -89,26 +89,18 @@ class TrafficSteps:
         status.step_until = workflow.now() + policy.timeout
         self._on_change()
         try:
-            await workflow.wait_condition(
-                lambda: self.approved(step) or self._calls.interrupted(),
-                timeout=policy.timeout,
-                timeout_summary=(
-                    f"wait for approval of {percent}%, at most"
-                    f" {format_duration(policy.timeout)}, then {policy.on_timeout}"
-                ),
+            proceeding = await wait_for_approval(
+                self._calls,
+                policy,
+                lambda: self.approved(step),
+                f"approval of {percent}%",
+                f"nobody approved the step at {percent}%",
             )
-        except TimeoutError:
-            waited = format_duration(policy.timeout)
-            if policy.on_timeout == "abort":
-                raise StepFailed(
-                    f"nobody approved the step at {percent}% within {waited}; aborted as configured",
-                    "ApprovalTimeout",
-                ) from None
-            comment = f"nobody approved within {waited}; proceeding as configured"
-            self.record_approval(ApproveRequest(by="timeout", comment=comment))
-            status.warnings.append(f"step {step} ({percent}%): {comment}")
         finally:
             status.awaiting_step_approval = False
+        if proceeding is not None:
+            self.record_approval(ApproveRequest(by="timeout", comment=proceeding))
+            status.warnings.append(f"step {step} ({percent}%): {proceeding}")
         self._calls.raise_if_interrupted()
 
     def approved(self, step: int) -> bool:

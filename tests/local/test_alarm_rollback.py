@@ -14,9 +14,10 @@ from local.data_plane.load_balancer import region_traffic
 from local.data_plane.prometheus import color_selector, query
 from local.load import LoadSettings, load_in_background
 from local.processes import ROOT, free_port, wait_until
-from local.stack import REGION, local_stack
+from local.stack import REGION
 from local.state import read_state
 from models.config import load_config
+from tests.live_stack import quiet_stack
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -37,17 +38,10 @@ def with_bake(config: Path, duration: str, path: Path) -> Path:
 def test_a_version_answering_5xx_under_load_is_rolled_back_by_the_bakes_alarm(
     tmp_path: Path,
 ) -> None:
-    with local_stack(
-        ui=False,
-        temporal_port=free_port(),
-        ui_port=None,
-        players=0,
-        config_path=tmp_path / "deploy.toml",
-    ) as stack:
+    with quiet_stack(tmp_path) as stack:
         config = with_bake(stack.config_path, BAKE, tmp_path / "long-bake.toml")
         [alarm] = load_config(config).environment(stack.environment).bake.alarms
-        args = stack.deploy_args("2-errors50", "game:2-errors50", "--wait", "--json")
-        args[args.index("--config") + 1] = str(config)
+        args = stack.deploy_args("2-errors50", "game:2-errors50", "--wait", "--json", config=config)
         settings = LoadSettings(
             url=stack.data_plane.players[REGION],
             requests_per_second=REQUESTS_PER_SECOND,

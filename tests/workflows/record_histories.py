@@ -33,12 +33,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from models.config import EnvironmentConfig
 from models.deployment import DeploymentRequest, Phase
 from models.messages import ApproveRequest, RollbackRequest
 from models.multi_region import MultiRegionRequest
 from models.switch import SwitchRequest
 from runtime.process_exit import exit_now
 from tests.factories import deployment_request, environment
+from tests.notifying import FakeNotifications, notify_tables
 from tests.workflows.conftest import TEST_SERVER, register_search_attributes
 from tests.workflows.driving import Fakes, running_worker, wait_for_phase
 from tests.workflows.fake_aws import FakeAws
@@ -86,14 +88,28 @@ REGIONS = environment(
 )
 
 
-def multi_region_request(**options: Any) -> MultiRegionRequest:
-    """game 2 to prod in the three REGIONS."""
+# REGIONS notifying Slack and a webhook; eu-west-1's health gives up after 2 minutes, while
+# us-east-1 is still baking.
+NOTIFYING_REGIONS = environment(
+    **REGIONS.model_dump(include={"waves", "bake"}),
+    in_region={
+        **REGIONS.in_region,
+        "eu-west-1": {**REGIONS.in_region["eu-west-1"], "health": {"timeout": "2m"}},
+    },
+    notify=notify_tables(),
+)
+
+
+def multi_region_request(
+    regions: EnvironmentConfig = REGIONS, **options: Any
+) -> MultiRegionRequest:
+    """game 2 to prod in the three ``regions``."""
     return MultiRegionRequest(
         service="game",
         environment="prod",
         version="2",
         image="game:2",
-        waves=[[REGIONS.for_region(r) for r in wave] for wave in REGIONS.wave_list()],
+        waves=[[regions.for_region(r) for r in wave] for wave in regions.wave_list()],
         **options,
     )
 
@@ -230,6 +246,25 @@ def scenarios() -> dict[str, Scenario]:
                 (Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="alice")),
                 (Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="bob", comment="ok")),
             ],
+        ),
+        # Notifications (workflows/notifications.py): awaiting approval, switched, succeeded;
+        # every attempt failing, so warnings, through a rollback in the bake; several regions,
+        # one of them failing while another bakes (a message of its own), without fail fast.
+        "notified_approved_and_succeeded": Scenario(
+            FakeNotifications(FakeAws(connections=[0])),
+            deployment_request(environment(notify=notify_tables()), require_approval=True),
+            [(Phase.AWAITING_APPROVAL, "approve", ApproveRequest(by="alice", comment="ok"))],
+        ),
+        "notified_undelivered_rolled_back_in_bake": Scenario(
+            FakeNotifications(FakeAws(alarms={"game-5xx": ["OK"]}), failing=True),
+            deployment_request(environment(bake=BAKE, notify=notify_tables())),
+            [(Phase.BAKING, "rollback", RollbackRequest(reason="desyncs", by="bob"))],
+        ),
+        "multi_region_notified_region_failed": Scenario(
+            FakeNotifications(
+                RegionalFakeAws.of(NOTIFYING_REGIONS, eu_west_1=FakeAws(healthy_after=None))
+            ),
+            multi_region_request(NOTIFYING_REGIONS, fail_fast=False),
         ),
         # Traffic steps: a split per step, each held on a timer or for an approval, the alarms
         # read beside them.
