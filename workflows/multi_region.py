@@ -28,6 +28,11 @@ with workflow.unsafe.imports_passed_through():
 # Phases a region has reached once its bake passed (or it ended); the next wave may start.
 _PAST_BAKE = (Phase.DRAINING, Phase.CLEANING_UP)
 
+# Patch (docs/workflow-changes.md): with switch-together, a region already through the gate
+# (approved on its own child ID, or its timeout proceeded) no longer holds the rest of its wave
+# at the gate until it ends.
+PAST_THE_GATE = "switch-together-past-the-gate"
+
 
 @workflow.defn(name="MultiRegionDeployment")
 class MultiRegionDeployment:
@@ -314,9 +319,12 @@ class MultiRegionDeployment:
             return waiting
         ready = []
         for progress in waiting:
-            # Every region of the wave that is still running must be at the gate.
+            # Every region of the wave that is still running must be at the gate, or through it.
             wave = [p for p in self._status.regions.values() if p.wave == progress.wave]
-            if all(p.at_gate() or _ended(p) for p in wave):
+            holding = [p for p in wave if not (p.at_gate() or _ended(p))]
+            if holding and all(map(_through_the_gate, holding)) and workflow.patched(PAST_THE_GATE):
+                holding = []
+            if not holding:
                 ready.append(progress)
         return ready
 
@@ -396,6 +404,13 @@ class MultiRegionDeployment:
 def _ended(progress: RegionProgress) -> bool:
     status = progress.status
     return progress.ended or (status is not None and status.phase == Phase.DONE)
+
+
+def _through_the_gate(progress: RegionProgress) -> bool:
+    """The region went through the gate on its own: approved on its child ID, or its timeout
+    proceeded (an approval recorded that the parent did not pass on)."""
+    status = progress.status
+    return not progress.released and status is not None and status.approval is not None
 
 
 def _past_bake(progress: RegionProgress) -> bool:

@@ -75,15 +75,21 @@ ANALYSIS = {
     ],
 }
 # Two waves over three regions; each region's colors have their own URLs.
+IN_REGION: dict[str, dict[str, Any]] = {
+    region: {
+        "blue": {"url": f"http://127.0.0.1:{port}1"},
+        "green": {"url": f"http://127.0.0.1:{port}2"},
+    }
+    for region, port in (("us-east-1", 2808), ("eu-west-1", 3808))
+}
 REGIONS = environment(
+    waves=[["us-west-2"], ["us-east-1", "eu-west-1"]], in_region=IN_REGION, bake={"duration": "5m"}
+)
+# The same, eu-west-1 leaving the switch-together gate on its own after 30 s.
+PROCEEDING = {"approval": {"timeout": "30s", "on_timeout": "proceed"}}
+REGIONS_EU_PROCEEDING = environment(
     waves=[["us-west-2"], ["us-east-1", "eu-west-1"]],
-    in_region={
-        region: {
-            "blue": {"url": f"http://127.0.0.1:{port}1"},
-            "green": {"url": f"http://127.0.0.1:{port}2"},
-        }
-        for region, port in (("us-east-1", 2808), ("eu-west-1", 3808))
-    },
+    in_region=IN_REGION | {"eu-west-1": IN_REGION["eu-west-1"] | PROCEEDING},
     bake={"duration": "5m"},
 )
 
@@ -326,6 +332,13 @@ def scenarios() -> dict[str, Scenario]:
         ),
         "leased_multi_region_in_waves": Scenario(
             RegionalFakeAws.of(REGIONS), multi_region_request()
+        ),
+        # eu-west-1's gate times out and it switches on its own; us-east-1, healthy a minute
+        # later, then switches at once, not once eu-west-1 has ended (the
+        # switch-together-past-the-gate patch).
+        "multi_region_released_past_the_gate": Scenario(
+            RegionalFakeAws.of(REGIONS_EU_PROCEEDING, us_east_1=FakeAws(healthy_after=5)),
+            multi_region_request(REGIONS_EU_PROCEEDING, switch_together=True),
         ),
         "deployment_refused_by_lease": Scenario(
             FakeAws(),

@@ -598,3 +598,35 @@ async def test_without_fail_fast_switch_together_releases_the_rest_of_the_wave_a
 
     assert region(status, WEST).state == State.FAILED
     assert [region(status, r).state for r in (EAST, EU)] == [State.SUCCEEDED] * 2
+
+
+async def test_switch_together_releases_a_wave_whose_other_region_was_approved_on_its_own(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    # West is approved on its own child ID and switches, then bakes for an hour. East is at
+    # the gate too; once the parent is approved, every region of the wave has reached the gate
+    # (west went through it): east switches then, not when west has ended (its bake is longer
+    # than east's approval timeout, which would abort east and, fail fast, roll west back).
+    env = regions_environment(
+        [WEST, EAST], bake=LONG_BAKE, approval={"timeout": "30m", "on_timeout": "abort"}
+    )
+    aws = RegionalFakeAws.of(env)
+    client = time_skipping.client
+    async with running_worker(client, aws) as task_queue:
+        request = regions_request(env, switch_together=True, require_approval=True)
+        handle = await start_regions(client, task_queue, request)
+        await wait_for_regions(handle, Phase.AWAITING_APPROVAL, [WEST, EAST])
+        await child(client, handle, WEST).signal(
+            BlueGreenDeployment.approve_signal, ApproveRequest(by="carol")
+        )
+        await wait_for_regions(handle, Phase.BAKING, [WEST])
+        await handle.signal(MultiRegionDeployment.approve_signal, APPROVE)
+        status = await regions_outcome(handle)
+
+    assert status.state == State.SUCCEEDED, status.reason
+    assert status.approval is not None
+    east = region(status, EAST)
+    assert east.approval is not None and east.approval.by == "alice"
+    assert entered(east, Phase.SWITCHING) - status.approval.at < timedelta(seconds=5)
+    for r in (WEST, EAST):
+        assert_deployed_to_green(aws.regions[r])
