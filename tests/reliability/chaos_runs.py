@@ -3,8 +3,9 @@ server: what the invariants modules share.
 
 A module says what it deploys (a ``Deployments``: how a seed's run starts and how its end is
 read); ``run_seeds`` runs the selected seeds in batches and returns each seed's ``Run``. One
-unlock of the clock serves a whole batch. A run that does not end within ``BATCH_LIMIT_SECONDS``
-is terminated and described instead, so that one hung deployment fails its own seed and not the
+unlock of the clock serves a whole batch. A run still going when its batch stops moving (no
+activity called, no run ended for ``IDLE_LIMIT_SECONDS``) or after ``BATCH_LIMIT_SECONDS`` is
+terminated and described instead, so that one hung deployment fails its own seed and not the
 whole batch. A batch whose clock stopped because one run got stuck (see
 ``ChaosAws.failing_workflow_tasks_terminated``) keeps that run's result; its other unfinished
 runs go again in the next batch, up to ``RERUNS`` times.
@@ -28,7 +29,13 @@ from tests.workflows.driving import running_worker
 ScheduleT = TypeVar("ScheduleT")
 EndT = TypeVar("EndT")
 
-BATCH_LIMIT_SECONDS = 60.0
+BATCH_LIMIT_SECONDS = 100.0
+IDLE_LIMIT_SECONDS = 30.0
+"""A batch in which no activity was called and no run ended for this long is stuck: more than a
+message may hold the clock (``_HOLD_LIMIT_SECONDS`` in chaos_aws.py), while a busy machine only
+makes a batch slower."""
+SETTLE_SECONDS = 10.0
+"""How long reading a terminated run's end may take."""
 STALL_GRACE_SECONDS = 3.0
 """Once a run is stuck, how long the rest of its batch may still finish before it is stopped."""
 RERUNS = 3
@@ -135,7 +142,7 @@ async def _run_batch(
 ) -> dict[int, Run[ScheduleT, EndT]]:
     client = env.client
     service = client.service_client.test_service
-    async with running_worker(client, aws) as task_queue:
+    async with running_worker(client, aws, sandboxed=False) as task_queue:
         started: dict[int, tuple[ScheduleT, ChaosRun]] = {}
         for seed in seeds:
             schedule = deployments.schedule(seed)
@@ -149,11 +156,11 @@ async def _run_batch(
                     seed: asyncio.ensure_future(_settle(deployments, client, run))
                     for seed, (_, run) in started.items()
                 }
-                await _until_done_or_stalled(aws, list(waits.values()))
+                stopped = await _until_done_or_stalled(aws, list(waits.values()))
             finally:
                 await service.lock_time_skipping(LockTimeSkippingRequest())
         ends = {
-            seed: await _stuck(deployments, client, started[seed][1], wait)
+            seed: await _stuck(deployments, client, started[seed][1], wait, stopped)
             for seed, wait in waits.items()
         }
         for _, run in started.values():
@@ -181,6 +188,7 @@ async def _stuck(
     client: Client,
     run: ChaosRun,
     wait: "asyncio.Future[_Outcome[EndT]]",
+    stopped: str,
 ) -> _Outcome[EndT]:
     """The run's end; a run that did not end in time is terminated and described instead."""
     if wait.done():
@@ -191,16 +199,30 @@ async def _stuck(
     except RPCError as err:
         where = f"no status: {err.message}"
     await run.terminate("did not end in the invariants test")
-    return _Outcome(why=f"did not end within {BATCH_LIMIT_SECONDS:.0f} s ({where})")
+    # It may have ended on its own between the look and the terminate: judged by that end.
+    ended = await asyncio.wait_for(_settle(deployments, client, run), SETTLE_SECONDS)
+    if ended.end is not None:
+        return ended
+    return _Outcome(why=f"did not end: {stopped} ({where})")
 
 
-async def _until_done_or_stalled(aws: ChaosAws, waits: list["asyncio.Future[Any]"]) -> None:
-    """Wait for every run, at most BATCH_LIMIT_SECONDS, or STALL_GRACE_SECONDS once stalled."""
-    deadline = time.monotonic() + BATCH_LIMIT_SECONDS
+async def _until_done_or_stalled(aws: ChaosAws, waits: list["asyncio.Future[Any]"]) -> str:
+    """Wait for every run: at most BATCH_LIMIT_SECONDS, IDLE_LIMIT_SECONDS without a call or an
+    end, STALL_GRACE_SECONDS once a run is stuck; says why it stopped waiting, if it did."""
+    started = moved = time.monotonic()
     stalled_at: float | None = None
-    while not all(wait.done() for wait in waits) and time.monotonic() < deadline:
+    ended, calls = 0, aws.calls
+    while not all(wait.done() for wait in waits):
+        now = time.monotonic()
+        if sum(wait.done() for wait in waits) > ended or aws.calls > calls:
+            ended, calls, moved = sum(wait.done() for wait in waits), aws.calls, now
         if stalled_at is None and aws.stalled():
-            stalled_at = time.monotonic()
-        if stalled_at is not None and time.monotonic() > stalled_at + STALL_GRACE_SECONDS:
-            return
+            stalled_at = now
+        if stalled_at is not None and now > stalled_at + STALL_GRACE_SECONDS:
+            return "a run of its batch got stuck"
+        if now > moved + IDLE_LIMIT_SECONDS:
+            return f"nothing in its batch moved for {IDLE_LIMIT_SECONDS:.0f} s"
+        if now > started + BATCH_LIMIT_SECONDS:
+            return f"its batch took over {BATCH_LIMIT_SECONDS:.0f} s"
         await asyncio.sleep(0.1)
+    return "every run ended"

@@ -9,7 +9,8 @@ from typing import Any, Protocol
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from models.deployment import DeploymentRequest, DeploymentStatus, Phase
 from runtime.heartbeats import ActivityHeartbeats
@@ -28,8 +29,15 @@ class Fakes(Protocol):
 
 
 @asynccontextmanager
-async def running_worker(client: Client, aws: Fakes) -> AsyncIterator[str]:
-    """A worker with every workflow and ``aws``'s fake activities; yields its task queue."""
+async def running_worker(
+    client: Client, aws: Fakes, *, sandboxed: bool = True
+) -> AsyncIterator[str]:
+    """A worker with every workflow and ``aws``'s fake activities; yields its task queue.
+
+    ``sandboxed=False`` runs the workflows outside Temporal's sandbox, which imports their
+    modules anew for every workflow it starts: for hundreds of runs at once (the invariants
+    tests), where determinism is not the question (the replay tests ask it).
+    """
     task_queue = f"deploy-{uuid.uuid4()}"
     async with Worker(
         client,
@@ -37,6 +45,7 @@ async def running_worker(client: Client, aws: Fakes) -> AsyncIterator[str]:
         workflows=ALL_WORKFLOWS,
         activities=aws.activities(),
         interceptors=[ActivityHeartbeats()],
+        workflow_runner=SandboxedWorkflowRunner() if sandboxed else UnsandboxedWorkflowRunner(),
     ):
         yield task_queue
 
