@@ -1006,7 +1006,9 @@ class ChaosAws:
             yield
         finally:
             logger.removeHandler(handler)
-            logger.setLevel(level)
+            # Batches on other servers (run_seeds_apart) may still be listening.
+            if not any(isinstance(h, _WorkflowTaskFailures) for h in logger.handlers):
+                logger.setLevel(level)
 
     def _dispatcher(self, name: str) -> Any:
         async def dispatch(arg: BaseModel) -> Any:

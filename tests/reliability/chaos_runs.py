@@ -8,12 +8,15 @@ activity called, no run ended for ``IDLE_LIMIT_SECONDS``) or after ``BATCH_LIMIT
 terminated and described instead, so that one hung deployment fails its own seed and not the
 whole batch. A batch whose clock stopped because one run got stuck (see
 ``ChaosAws.failing_workflow_tasks_terminated``) keeps that run's result; its other unfinished
-runs go again in the next batch, up to ``RERUNS`` times.
+runs go again in the next batch, up to ``RERUNS`` times; so do the unfinished runs of a batch in
+which nothing moved at all.
 """
 
 import asyncio
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -24,18 +27,22 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from tests.reliability.chaos_aws import ChaosAws, ChaosRun
+from tests.workflows.conftest import time_skipping_server
 from tests.workflows.driving import running_worker
 
+Server = Callable[[], AbstractAsyncContextManager[WorkflowEnvironment]]
+"""Gives the time-skipping server for a batch: a new one, or ``nullcontext`` of a shared one."""
 ScheduleT = TypeVar("ScheduleT")
 EndT = TypeVar("EndT")
 
 BATCH_LIMIT_SECONDS = 100.0
-IDLE_LIMIT_SECONDS = 30.0
+IDLE_LIMIT_SECONDS = 20.0
 """A batch in which no activity was called and no run ended for this long is stuck: more than a
 message may hold the clock (``_HOLD_LIMIT_SECONDS`` in chaos_aws.py), while a busy machine only
 makes a batch slower."""
 SETTLE_SECONDS = 10.0
 """How long reading a terminated run's end may take."""
+IDLE = f"nothing in its batch moved for {IDLE_LIMIT_SECONDS:.0f} s"
 STALL_GRACE_SECONDS = 3.0
 """Once a run is stuck, how long the rest of its batch may still finish before it is stopped."""
 RERUNS = 3
@@ -74,7 +81,8 @@ class Run(Generic[ScheduleT, EndT]):
     error: str | None
     """Why there is no end: the workflow failed unexpectedly, or did not end in time."""
     stalled_by_another: bool = False
-    """Did not end because another run of its batch stopped the clock: not judged, re-run."""
+    """Did not end because the clock stopped, for another run of its batch or for none: not
+    judged, re-run."""
 
     def violations(self) -> list[str]:
         """What the worlds saw break while the run went: invariants (a), (b), liveness."""
@@ -104,24 +112,42 @@ def selected_seeds(request: pytest.FixtureRequest, count: int) -> list[int]:
 
 
 async def run_seeds(
-    env: WorkflowEnvironment,
+    server: Server,
     deployments: Deployments[ScheduleT, EndT],
     seeds: list[int],
     batch: int,
 ) -> dict[int, Run[ScheduleT, EndT]]:
-    """Every seed's run, ``batch`` at a time, stalled runs again (see the module docstring)."""
+    """Every seed's run, ``batch`` at a time, each batch on the time-skipping server ``server()``
+    gives, stalled runs again (see the module docstring)."""
     pending = seeds
     results: dict[int, Run[ScheduleT, EndT]] = {}
     rounds = 0
     while pending and rounds <= RERUNS:
         again: list[int] = []
         for first in range(0, len(pending), batch):
-            ran = await run_batch(env, deployments, pending[first : first + batch])
+            async with server() as env:
+                ran = await run_batch(env, deployments, pending[first : first + batch])
             for seed, run in ran.items():
                 if run.stalled_by_another:
                     again.append(seed)
                 results[seed] = run
         pending, rounds = again, rounds + 1
+    return results
+
+
+async def run_seeds_apart(
+    deployments: Deployments[ScheduleT, EndT], seeds: list[int], *, servers: int, batch: int
+) -> dict[int, Run[ScheduleT, EndT]]:
+    """``run_seeds`` in ``servers`` groups at once, the seeds dealt out among them, each batch on
+    a time-skipping server of its own. A run holds its server's clock while a message of its
+    schedule goes out, and a stuck run stops that clock for good: apart, either holds up only
+    the runs of its own batch."""
+    groups = [seeds[index::servers] for index in range(servers)]
+    results: dict[int, Run[ScheduleT, EndT]] = {}
+    for ran in await asyncio.gather(
+        *(run_seeds(time_skipping_server, deployments, group, batch) for group in groups if group)
+    ):
+        results.update(ran)
     return results
 
 
@@ -168,7 +194,11 @@ async def _run_batch(
     runs: dict[int, Run[ScheduleT, EndT]] = {}
     for seed, outcome in ends.items():
         schedule, run = started[seed]
-        collateral = outcome.end is None and aws.stalled() and not run.stuck
+        # A clock that stopped (a run stuck, or nothing moving at all: the test server's clock
+        # can stop with no run to blame) leaves the batch's unfinished runs to run again, on
+        # a fresh server when ``server`` gives one; a run that hangs every time still fails.
+        clock_stopped = aws.stalled() or stopped == IDLE
+        collateral = outcome.end is None and clock_stopped and not run.stuck
         runs[seed] = Run(schedule, run, outcome.end, outcome.why, stalled_by_another=collateral)
     return runs
 
@@ -221,7 +251,7 @@ async def _until_done_or_stalled(aws: ChaosAws, waits: list["asyncio.Future[Any]
         if stalled_at is not None and now > stalled_at + STALL_GRACE_SECONDS:
             return "a run of its batch got stuck"
         if now > moved + IDLE_LIMIT_SECONDS:
-            return f"nothing in its batch moved for {IDLE_LIMIT_SECONDS:.0f} s"
+            return IDLE
         if now > started + BATCH_LIMIT_SECONDS:
             return f"its batch took over {BATCH_LIMIT_SECONDS:.0f} s"
         await asyncio.sleep(0.1)

@@ -40,14 +40,12 @@ from datetime import datetime, timedelta
 
 import pytest
 from temporalio.client import Client, WorkflowHistory
-from temporalio.testing import WorkflowEnvironment
 
 from models.deployment import DeploymentStatus, Phase, State
 from models.multi_region import MultiRegionRequest, MultiRegionStatus
 from tests.reliability.chaos_aws import ChaosAws, ChaosRun, Message, RegionChaos
-from tests.reliability.chaos_runs import Deployments, Run, run_seeds, selected_seeds
+from tests.reliability.chaos_runs import Deployments, Run, run_seeds_apart, selected_seeds
 from tests.reliability.parent_log import PAST_BAKE, Entry, ParentLog
-from tests.workflows import conftest as workflow_fixtures
 from tests.workflows.driving_regions import REGIONS, RegionsHandle, regions_outcome
 from workflows.multi_region import MultiRegionDeployment
 
@@ -57,17 +55,16 @@ time limit of its first test."""
 RUNS = 120
 """Seeds 0 … RUNS-1; the module fails if fewer than MINIMUM_RUNS ran."""
 MINIMUM_RUNS = 100
-BATCH = 30
-"""Deployments at once behind one worker."""
+SERVERS = 6
+"""Time-skipping servers of the module's own, running their share of the seeds at once."""
+BATCH = 5
+"""Deployments at once on one server, behind one worker."""
 TROUBLE = 0.3
 """How likely a region's schedule keeps its own trouble (a failing step, never healthy, an
 alarm); the others are calmed (``RegionChaos.calm``), so that whole runs succeed too."""
 
 ELAPSED: dict[str, float] = {}
 """Wall time of the runs, for the summary line."""
-
-# The session's time-skipping server fixture, which lives in tests/workflows/conftest.py.
-time_skipping = workflow_fixtures.time_skipping
 
 
 class RegionsSchedule:
@@ -248,13 +245,11 @@ class SeveralRegions(Deployments[RegionsSchedule, RegionsEnd]):
 
 
 @pytest.fixture(scope="module")
-async def runs(
-    request: pytest.FixtureRequest, time_skipping: WorkflowEnvironment
-) -> dict[int, RegionsRun]:
-    """Every selected seed's run, in batches of BATCH."""
+async def runs(request: pytest.FixtureRequest) -> dict[int, RegionsRun]:
+    """Every selected seed's run, in batches of BATCH on SERVERS servers."""
     started = time.monotonic()
     seeds = selected_seeds(request, RUNS)
-    results = await run_seeds(time_skipping, SeveralRegions(), seeds, batch=BATCH)
+    results = await run_seeds_apart(SeveralRegions(), seeds, servers=SERVERS, batch=BATCH)
     ELAPSED["runs"] = time.monotonic() - started
     return results
 

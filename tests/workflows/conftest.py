@@ -2,6 +2,7 @@
 
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -30,9 +31,9 @@ async def register_search_attributes(client: Client) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
-    """One time-skipping server for the session: hours of timers pass in milliseconds.
+@asynccontextmanager
+async def time_skipping_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of its own: hours of timers pass in milliseconds.
 
     The BlueGreen* search attributes are registered: requests with ``search_attributes`` set
     upsert them, and the server refuses unknown ones.
@@ -46,3 +47,10 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    """One time-skipping server for the session (``time_skipping_server``)."""
+    async with time_skipping_server() as env:
+        yield env
