@@ -1,9 +1,10 @@
-"""Seeded chaos deployments run in batches, many at once behind one worker, on the time-skipping
-server: what the invariants modules share.
+"""Seeded chaos deployments run in batches, several at once behind one worker, each batch on a
+time-skipping server of its own: what the invariants modules share.
 
 A module says what it deploys (a ``Deployments``: how a seed's run starts and how its end is
-read); ``run_seeds`` runs the selected seeds in batches and returns each seed's ``Run``. One
-unlock of the clock serves a whole batch. A run still going when its batch stops moving (no
+read); ``run_seeds_apart`` deals the selected seeds out to groups that run at once, each group's
+batches one after another (``run_seeds``), and returns each seed's ``Run``. One unlock of the
+clock serves a whole batch. A run still going when its batch stops moving (no
 activity called, no run ended for ``IDLE_LIMIT_SECONDS``) or after ``BATCH_LIMIT_SECONDS`` is
 terminated and described instead, so that one hung deployment fails its own seed and not the
 whole batch. A batch whose clock stopped because one run got stuck (see
@@ -15,8 +16,6 @@ which nothing moved at all.
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -30,8 +29,6 @@ from tests.reliability.chaos_aws import ChaosAws, ChaosRun
 from tests.workflows.conftest import time_skipping_server
 from tests.workflows.driving import running_worker
 
-Server = Callable[[], AbstractAsyncContextManager[WorkflowEnvironment]]
-"""Gives the time-skipping server for a batch: a new one, or ``nullcontext`` of a shared one."""
 ScheduleT = TypeVar("ScheduleT")
 EndT = TypeVar("EndT")
 
@@ -112,20 +109,20 @@ def selected_seeds(request: pytest.FixtureRequest, count: int) -> list[int]:
 
 
 async def run_seeds(
-    server: Server,
     deployments: Deployments[ScheduleT, EndT],
     seeds: list[int],
     batch: int,
 ) -> dict[int, Run[ScheduleT, EndT]]:
-    """Every seed's run, ``batch`` at a time, each batch on the time-skipping server ``server()``
-    gives, stalled runs again (see the module docstring)."""
+    """Every seed's run, ``batch`` at a time, each batch on a time-skipping server of its own
+    (a stuck run stops its server's clock for good), stalled runs again (see the module
+    docstring)."""
     pending = seeds
     results: dict[int, Run[ScheduleT, EndT]] = {}
     rounds = 0
     while pending and rounds <= RERUNS:
         again: list[int] = []
         for first in range(0, len(pending), batch):
-            async with server() as env:
+            async with time_skipping_server() as env:
                 ran = await run_batch(env, deployments, pending[first : first + batch])
             for seed, run in ran.items():
                 if run.stalled_by_another:
@@ -145,7 +142,7 @@ async def run_seeds_apart(
     groups = [seeds[index::servers] for index in range(servers)]
     results: dict[int, Run[ScheduleT, EndT]] = {}
     for ran in await asyncio.gather(
-        *(run_seeds(time_skipping_server, deployments, group, batch) for group in groups if group)
+        *(run_seeds(deployments, group, batch) for group in groups if group)
     ):
         results.update(ran)
     return results
