@@ -489,9 +489,11 @@ async def test_regions_at_a_traffic_step_are_told_and_approved_from_the_parent(
     assert [a["event"] for a in asked][-2:] == ["switched", "succeeded"]
 
 
-async def test_a_region_that_fails_while_the_others_go_on_is_told_on_its_own(
-    time_skipping: WorkflowEnvironment,
-) -> None:
+async def east_never_healthy(
+    time_skipping: WorkflowEnvironment, *, fail_fast: bool
+) -> tuple[MultiRegionStatus, list[dict[str, Any]]]:
+    """West and east in one wave, west baking for an hour while east never gets healthy: the
+    parent's end and the webhook's messages."""
     env = regions_environment(
         [WEST, EAST],
         in_region={EAST: {"health": SHORT_HEALTH}},
@@ -502,12 +504,18 @@ async def test_a_region_that_fails_while_the_others_go_on_is_told_on_its_own(
     with receiving() as receiver:
         async with notifying_worker(time_skipping.client, aws) as task_queue:
             handle = await start_regions(
-                time_skipping.client, task_queue, regions_request(env, fail_fast=False)
+                time_skipping.client, task_queue, regions_request(env, fail_fast=fail_fast)
             )
             status = await regions_outcome(handle)
+    return status, [r.body for r in receiver.received if r.kind == "webhook"]
+
+
+async def test_a_region_that_fails_while_the_others_go_on_is_told_on_its_own(
+    time_skipping: WorkflowEnvironment,
+) -> None:
+    status, hooks = await east_never_healthy(time_skipping, fail_fast=False)
 
     assert status.state == State.FAILED
-    hooks = [r.body for r in receiver.received if r.kind == "webhook"]
     assert sorted(h["event"] for h in hooks) == ["failed", "failed", "switched"]
     (switched,) = [h for h in hooks if h["event"] == "switched"]
     (region_failed,) = [h for h in hooks if h["scope"] == "region"]
@@ -532,23 +540,13 @@ async def test_a_region_that_fails_while_the_others_go_on_is_told_on_its_own(
 async def test_with_fail_fast_a_failing_region_is_in_the_one_final_message(
     time_skipping: WorkflowEnvironment,
 ) -> None:
-    env = regions_environment(
-        [WEST, EAST],
-        in_region={EAST: {"health": SHORT_HEALTH}},
-        bake={"duration": "1h", "poll_interval": "1m"},
-        notify=notify_tables(),
-    )
-    aws = RegionalFakeAws.of(env, us_east_1=FakeAws(healthy_after=None))
-    with receiving() as receiver:
-        async with notifying_worker(time_skipping.client, aws) as task_queue:
-            handle = await start_regions(time_skipping.client, task_queue, regions_request(env))
-            status: MultiRegionStatus = await regions_outcome(handle)
+    status, hooks = await east_never_healthy(time_skipping, fail_fast=True)
 
     assert status.state == State.FAILED
     assert status.warnings == []
     # West had switched and was baking when east failed: no "switched" for a wave about to be
     # rolled back, and no message of east's own; one end for both regions.
-    (final,) = [r.body for r in receiver.received if r.kind == "webhook"]
+    (final,) = hooks
     assert final["event"] == "failed" and final["scope"] == "deployment"
     assert {d["region"]: d["state"] for d in final["details"]} == {
         WEST: "rolled_back",
