@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from local.processes import BIN, ROOT, worker, worker_log
+from local.processes import BIN, worker, worker_log
 from local.stack import LocalStack
 from local.state import mismatches, read_state
-from tests.live_stack import quiet_stack
+from tests.live_stack import client_output, quiet_stack
 
 
 @pytest.fixture(scope="module")
@@ -21,26 +21,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         yield s
 
 
-def client(
-    stack: LocalStack, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        stack.client_command(*args),
-        cwd=ROOT,
-        env=stack.process_env() | (env or {}),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_deploy_version_2_over_version_1_end_to_end(stack: LocalStack) -> None:
     environment = stack.environment_config()
     before = read_state(environment)
     assert before.ssm.active_color == "blue"
     assert mismatches(before, "blue", "1", environment.desired_count) == []
 
-    result = client(stack, *stack.deploy_args("2", "game:2", "--wait", "--json"))
+    result = client_output(stack, *stack.deploy_args("2", "game:2", "--wait", "--json"))
 
     assert result.returncode == 0, result.stderr
     final = json.loads(result.stdout)
@@ -70,11 +57,11 @@ def test_deploy_version_2_over_version_1_end_to_end(stack: LocalStack) -> None:
     assert after.weights.green > 0 and after.weights.blue == 0
     assert after.services["blue"].desired_count == 0
 
-    shown = client(stack, "status", final["deployment_id"], "--json")
+    shown = client_output(stack, "status", final["deployment_id"], "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["state"] == "succeeded"
 
-    listed = client(stack, "list")
+    listed = client_output(stack, "list")
     assert listed.returncode == 0, listed.stderr
     assert final["deployment_id"] in listed.stdout and "COMPLETED" in listed.stdout
 
@@ -83,11 +70,11 @@ def test_a_second_deployment_while_one_runs_is_refused_naming_it(stack: LocalSta
     # A task queue no worker polls: the first deployment stays running for as long as we like.
     # (client.py gives up waiting for a worker to let it run after a second: exit 5.)
     idle = {"BLUEGREEN_TASK_QUEUE": "no-worker-here", "BLUEGREEN_NO_WORKER_TIMEOUT": "1"}
-    first = client(stack, *stack.deploy_args("3", "game:3"), env=idle)
+    first = client_output(stack, *stack.deploy_args("3", "game:3"), env=idle)
     assert first.returncode == 5, first.stderr
     assert first.stdout.startswith("started deployment deploy-game-prod"), first.stdout
     try:
-        second = client(stack, *stack.deploy_args("4", "game:4"), env=idle)
+        second = client_output(stack, *stack.deploy_args("4", "game:4"), env=idle)
 
         assert second.returncode == 4, second.stderr
         assert "client.py: refused: deployment deploy-game-prod" in second.stderr

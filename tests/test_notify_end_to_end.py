@@ -7,7 +7,6 @@ the worker's environment: not in the history, the status, the config file or the
 """
 
 import json
-import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -22,8 +21,9 @@ from local.notify_receiver import (
     Received,
     worker_env,
 )
-from local.processes import ROOT, free_port, worker_log
+from local.processes import free_port, worker_log
 from local.stack import LocalStack, local_stack
+from tests.live_stack import client_output
 from tests.notifying import history_text
 
 DEPLOYMENT = "deploy-game-prod"
@@ -51,17 +51,6 @@ def stack(
         yield s
 
 
-def client(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        stack.client_command(*args),
-        cwd=ROOT,
-        env=stack.process_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def has(kind: str, event: str) -> Callable[[list[Received]], bool]:
     def enough(received: list[Received]) -> bool:
         return any(r.kind == kind and r.event == event for r in received)
@@ -78,7 +67,9 @@ def assert_no_webhook_url(text: str, receiver: NotificationReceiver, where: str)
 async def test_awaiting_approval_reaches_slack_with_the_approve_command_and_no_url_leaks(
     stack: LocalStack, receiver: NotificationReceiver
 ) -> None:
-    started = client(stack, *stack.deploy_args("2", "game:2", "--require-approval"))
+    started = client_output(
+        stack, *stack.deploy_args("2", "game:2", "--require-approval"), timeout=120
+    )
     assert started.returncode == 0, started.stderr
 
     waiting = await receiver.arrived(has("slack", "awaiting_approval"), timeout=120)
@@ -99,7 +90,7 @@ async def test_awaiting_approval_reaches_slack_with_the_approve_command_and_no_u
     assert_no_webhook_url(so_far, receiver, "the history while it waits")
 
     # The very command the message gives.
-    approved = client(stack, "approve", DEPLOYMENT, "--by", "bob")
+    approved = client_output(stack, "approve", DEPLOYMENT, "--by", "bob", timeout=120)
     assert approved.returncode == 0, approved.stderr
     # Each target is told on its own: wait for both to hear of the end.
     await receiver.arrived(
@@ -110,7 +101,7 @@ async def test_awaiting_approval_reaches_slack_with_the_approve_command_and_no_u
     assert got.count(("slack", "switched")) == 1 and got.count(("slack", "succeeded")) == 1
     assert ("webhook", "switched") not in got  # the webhook hears of the ends only
 
-    status = client(stack, "status", DEPLOYMENT, "--json")
+    status = client_output(stack, "status", DEPLOYMENT, "--json", timeout=120)
     assert json.loads(status.stdout)["state"] == "succeeded", status.stdout
     assert json.loads(status.stdout)["warnings"] == []
     everything_recorded = history_text(await handle.fetch_history())

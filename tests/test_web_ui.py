@@ -8,7 +8,6 @@ left in ``test-artifacts/web-ui-awaiting-approval.png`` for a person to look at.
 """
 
 import json
-import subprocess
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from local.processes import ROOT, free_port, temporal_cli, wait_for_port, wait_u
 from local.stack import LocalStack, local_stack
 from models.deployment import DeploymentRequest
 from tests import dev_server
+from tests.live_stack import client_output
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -86,20 +86,9 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
         driver.quit()
 
 
-def client_py(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        stack.client_command(*args),
-        cwd=ROOT,
-        env=stack.process_env(),
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-    )
-
-
 def phase_of(stack: LocalStack, deployment_id: str) -> str | None:
     """The phase ``client.py status`` reports; None while it cannot say (no worker answer yet)."""
-    shown = client_py(stack, "status", deployment_id, "--json")
+    shown = client_output(stack, "status", deployment_id, "--json", timeout=WAIT)
     if shown.returncode != 0:
         return None
     phase: str = json.loads(shown.stdout)["phase"]
@@ -119,7 +108,9 @@ class Waiting:
 async def waiting(stack: LocalStack) -> AsyncIterator[Waiting]:
     """A deployment started with ``client.py deploy --require-approval``, once it waits; and a
     staging deployment that no worker runs (it stays in setting_up), for the queries to skip."""
-    started = client_py(stack, *stack.deploy_args("2", "game:2", "--require-approval"))
+    started = client_output(
+        stack, *stack.deploy_args("2", "game:2", "--require-approval"), timeout=WAIT
+    )
     assert started.returncode == 0, started.stderr
     deployment_id = f"deploy-{stack.resources.service}-{stack.environment}"
     wait_until(

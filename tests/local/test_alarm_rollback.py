@@ -3,7 +3,6 @@ nobody sets by hand: HAProxy's counters reach moto's CloudWatch and the data pla
 evaluation fires the demo's 5xx alarm, as CloudWatch would behind a real ALB."""
 
 import json
-import subprocess
 import time
 from pathlib import Path
 
@@ -13,11 +12,11 @@ import pytest
 from local.data_plane.load_balancer import region_traffic
 from local.data_plane.prometheus import color_selector, query
 from local.load import LoadSettings, load_in_background
-from local.processes import ROOT, free_port, wait_until
+from local.processes import free_port, wait_until
 from local.stack import REGION
 from local.state import read_state
 from models.config import load_config
-from tests.live_stack import quiet_stack
+from tests.live_stack import client_output, quiet_stack
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -49,15 +48,7 @@ def test_a_version_answering_5xx_under_load_is_rolled_back_by_the_bakes_alarm(
         )
         with load_in_background(settings, name=f"alarm-rollback-{free_port()}"):
             started = time.monotonic()
-            done = subprocess.run(
-                stack.client_command(*args),
-                cwd=ROOT,
-                env=stack.process_env(),
-                capture_output=True,
-                text=True,
-                timeout=180,
-                check=False,
-            )
+            done = client_output(stack, *args, timeout=180)
             took = time.monotonic() - started
 
         assert done.returncode == 1, (done.stdout, done.stderr)
