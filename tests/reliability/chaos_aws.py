@@ -802,12 +802,11 @@ class ChaosWorld(FakeAws):
 
         await self._hold_clock_while(send())
 
-    async def _until_quiet(self, only: set[str] | None = None) -> bool:
-        """Wait until every workflow of the run (or ``only`` those) is quiet (see ``_quiet``);
-        False after a while."""
+    async def _until_quiet(self) -> bool:
+        """Wait until every workflow of the run is quiet (see ``_quiet``); False after a while."""
         deadline = time.monotonic() + _QUIET_LIMIT_SECONDS
         while time.monotonic() < deadline:
-            workflow_ids = sorted(self.chaos_run.workflow_ids() if only is None else only)
+            workflow_ids = sorted(self.chaos_run.workflow_ids())
             quiet = await asyncio.gather(*(self._quiet(w) for w in workflow_ids))
             if all(quiet):
                 return True
